@@ -1,0 +1,230 @@
+/**
+ * NATS connection and idempotent stream setup.
+ */
+import { readFileSync } from "node:fs";
+import { connect, credsAuthenticator } from "@nats-io/transport-node";
+import type { NatsConnection, Status } from "@nats-io/transport-node";
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import type { JetStreamManager, StreamConfig, StreamInfo } from "@nats-io/jetstream";
+import { NatsConnectError, StreamConfigError } from "./errors.js";
+import { redactUrl } from "./logger.js";
+import type { Logger } from "./logger.js";
+
+/** First reconnect delay; doubles per failed attempt up to {@link DEFAULT_RECONNECT_MAX_MS}. */
+export const DEFAULT_RECONNECT_BASE_MS = 250;
+/** Cap of the reconnect delay. */
+export const DEFAULT_RECONNECT_MAX_MS = 10_000;
+
+/** Options of {@link connectNats}. */
+export interface ConnectNatsOptions {
+  /** One URL, a comma-separated list, or an array (e.g. `config.NATS_URL`). */
+  readonly servers: string | readonly string[];
+  /** Connection name shown by the server (`nats server report connections`). */
+  readonly name: string;
+  /** Path to a `.creds` file (JWT + nkey seed); re-read on every (re)connect so rotated credentials are picked up. */
+  readonly credsFile?: string | undefined;
+  readonly logger: Logger;
+  /** Default {@link DEFAULT_RECONNECT_BASE_MS}. */
+  readonly reconnectBaseMs?: number;
+  /** Default {@link DEFAULT_RECONNECT_MAX_MS}. */
+  readonly reconnectMaxMs?: number;
+  /**
+   * Keep retrying when the server is not reachable at start-up (default
+   * true: a service may start before its NATS server). With `false`, the
+   * first failure rejects.
+   */
+  readonly waitOnFirstConnect?: boolean;
+}
+
+/** Splits `servers` into a list of URLs. */
+function serverList(servers: string | readonly string[]): string[] {
+  const list = typeof servers === "string" ? servers.split(",") : [...servers];
+  return list.map((s) => s.trim()).filter((s) => s !== "");
+}
+
+function logStatus(logger: Logger, status: Status): void {
+  switch (status.type) {
+    case "disconnect":
+      logger.warn({ server: redactUrl(status.server) }, "nats disconnected");
+      break;
+    case "reconnect":
+      logger.info({ server: redactUrl(status.server) }, "nats reconnected");
+      break;
+    case "reconnecting":
+      logger.debug("nats reconnecting");
+      break;
+    case "error":
+      logger.error({ err: status.error }, "nats server error");
+      break;
+    case "ldm":
+      logger.warn({ server: redactUrl(status.server) }, "nats server entering lame duck mode");
+      break;
+    case "staleConnection":
+      logger.warn("nats connection stale");
+      break;
+    case "slowConsumer":
+      logger.warn({ subject: status.sub.getSubject(), pending: status.pending }, "nats slow consumer");
+      break;
+    case "forceReconnect":
+      logger.info("nats forced reconnect");
+      break;
+    case "update":
+      logger.debug({ added: status.added, deleted: status.deleted }, "nats cluster update");
+      break;
+    case "close":
+      logger.info("nats connection closed");
+      break;
+    case "ping":
+      break;
+  }
+}
+
+/**
+ * Connects to NATS and keeps reconnecting forever, with exponential backoff
+ * (base doubling to a cap, plus jitter) that resets after each successful
+ * reconnect. Status changes (disconnect, reconnect, errors, lame duck) are
+ * logged. The caller owns the connection: `await nc.drain()` on shutdown.
+ *
+ * @throws {NatsConnectError} when the credentials file cannot be read, or
+ * (with `waitOnFirstConnect: false`) the first connection fails.
+ */
+export async function connectNats(options: ConnectNatsOptions): Promise<NatsConnection> {
+  const servers = serverList(options.servers);
+  if (servers.length === 0) throw new NatsConnectError("no NATS server URL given");
+  const base = options.reconnectBaseMs ?? DEFAULT_RECONNECT_BASE_MS;
+  const max = options.reconnectMaxMs ?? DEFAULT_RECONNECT_MAX_MS;
+  const logger = options.logger.child({ component: "nats" });
+
+  let authenticator: ReturnType<typeof credsAuthenticator> | undefined;
+  if (options.credsFile !== undefined) {
+    const path = options.credsFile;
+    try {
+      readFileSync(path);
+    } catch (cause) {
+      throw new NatsConnectError(`cannot read NATS credentials file ${JSON.stringify(path)}`, { cause });
+    }
+    authenticator = credsAuthenticator(() => new Uint8Array(readFileSync(path)));
+  }
+
+  let attempt = 0;
+  logger.info({ servers: servers.map(redactUrl), name: options.name }, "connecting to nats");
+  const nc = await connect({
+    servers,
+    name: options.name,
+    ...(authenticator === undefined ? {} : { authenticator }),
+    maxReconnectAttempts: -1,
+    waitOnFirstConnect: options.waitOnFirstConnect ?? true,
+    reconnectDelayHandler: () => {
+      const delay = Math.min(max, base * 2 ** Math.min(attempt, 30));
+      attempt++;
+      // Full jitter on the upper half keeps replicas from reconnecting in lockstep.
+      return Math.round(delay / 2 + Math.random() * (delay / 2));
+    },
+  }).catch((cause: unknown) => {
+    throw new NatsConnectError(`cannot connect to NATS at ${servers.map(redactUrl).join(", ")}`, { cause });
+  });
+
+  logger.info({ server: nc.getServer(), name: options.name }, "nats connected");
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "reconnect") attempt = 0;
+      logStatus(logger, status);
+    }
+  })().catch((err: unknown) => {
+    logger.error({ err }, "nats status monitor failed");
+  });
+  return nc;
+}
+
+/**
+ * A stream configuration with at least a name. `subjects` may be readonly,
+ * so a `STREAMS.X` definition from `@georep/schema` can be passed as is
+ * (or spread with deployment limits such as `max_age`).
+ */
+export type EnsureStreamConfig = Omit<Partial<StreamConfig>, "subjects"> & {
+  readonly name: string;
+  readonly subjects?: readonly string[];
+};
+
+/** What {@link ensureStream} did. */
+export interface EnsureStreamResult {
+  readonly action: "created" | "updated" | "unchanged";
+  readonly info: StreamInfo;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((v, i) => sameValue(v, b[i]));
+  if (typeof a === "object" && a !== null && typeof b === "object" && b !== null) {
+    const ka = Object.keys(a);
+    return (
+      ka.length === Object.keys(b).length &&
+      ka.every((k) => sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+    );
+  }
+  return a === b;
+}
+
+/** The keys of `wanted` whose value differs from the server's config. */
+function differences(wanted: Partial<StreamConfig>, actual: StreamConfig): string[] {
+  return Object.entries(wanted)
+    .filter(([key, value]) => value !== undefined && !sameValue(value, (actual as unknown as Record<string, unknown>)[key]))
+    .map(([key]) => key);
+}
+
+/** JetStream API error: stream name already in use with a different configuration. */
+const STREAM_NAME_EXIST = 10058;
+
+/**
+ * Creates the stream, or updates it when the settings given differ from the
+ * server's, or does nothing. Only the keys present in `config` are compared,
+ * so server-side defaults never cause an update. Safe to call from N
+ * replicas starting together.
+ *
+ * @throws {StreamConfigError} when the server refuses (e.g. changing an
+ * immutable setting such as `retention` or `storage`), with the server's error as `cause`.
+ */
+export async function ensureStream(
+  jsm: JetStreamManager,
+  config: EnsureStreamConfig,
+  options: { readonly logger?: Logger } = {},
+): Promise<EnsureStreamResult> {
+  const { logger } = options;
+  const { subjects, ...rest } = config;
+  const wanted: Partial<StreamConfig> & { name: string } = {
+    ...rest,
+    ...(subjects === undefined ? {} : { subjects: [...subjects] }),
+  };
+  let current: StreamInfo | undefined;
+  try {
+    current = await jsm.streams.info(config.name);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) {
+      throw new StreamConfigError(config.name, "cannot read stream info", { cause: err });
+    }
+  }
+  if (current === undefined) {
+    try {
+      const info = await jsm.streams.add(wanted);
+      logger?.info({ stream: config.name }, "stream created");
+      return { action: "created", info };
+    } catch (err) {
+      // Another replica created it between our info and add: fall through to update.
+      if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_EXIST)) {
+        throw new StreamConfigError(config.name, `cannot create: ${(err as Error).message}`, { cause: err });
+      }
+      current = await jsm.streams.info(config.name);
+    }
+  }
+  const changed = differences(wanted, current.config);
+  if (changed.length === 0) return { action: "unchanged", info: current };
+  try {
+    const { name: _name, ...update } = wanted;
+    const info = await jsm.streams.update(config.name, update);
+    logger?.info({ stream: config.name, changed }, "stream updated");
+    return { action: "updated", info };
+  } catch (err) {
+    throw new StreamConfigError(config.name, `cannot update ${changed.join(", ")}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}

@@ -1,0 +1,133 @@
+import { randomUUID } from "node:crypto";
+import { Writable } from "node:stream";
+import { STREAMS } from "@georep/schema";
+import { startNats } from "@georep/testing";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { StreamConfigError, connectNats, createLogger, ensureStream } from "../../src/index.js";
+
+let server: Awaited<ReturnType<typeof startNats>>;
+const connections: NatsConnection[] = [];
+
+beforeAll(async () => {
+  server = await startNats({ domain: "primary" });
+});
+
+afterAll(async () => {
+  await Promise.all(connections.map((nc) => (nc.isClosed() ? undefined : nc.close())));
+  await server?.stop();
+});
+
+function capture() {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(c: Buffer, _e, cb) {
+      for (const l of c.toString().split("\n")) if (l !== "") lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logger: createLogger({ name: "test", level: "debug", destination }), lines };
+}
+
+async function connect(logger = createLogger({ name: "test", level: "silent" })): Promise<NatsConnection> {
+  const nc = await connectNats({ servers: server.url, name: "runtime-test", logger, reconnectBaseMs: 50, reconnectMaxMs: 500 });
+  connections.push(nc);
+  return nc;
+}
+
+async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const unique = (prefix: string): string => `${prefix}_${randomUUID().replaceAll("-", "").slice(0, 10)}`;
+
+describe("connectNats + ensureStream (real nats-server)", () => {
+  it("connects and round-trips a core message", async () => {
+    const nc = await connect();
+    const sub = nc.subscribe("runtime.test.ping", { max: 1 });
+    nc.publish("runtime.test.ping", "hello");
+    for await (const m of sub) expect(m.string()).toBe("hello");
+    expect(nc.getServer()).toContain("127.0.0.1");
+  });
+
+  it("ensureStream creates, then is idempotent, then updates what changed", async () => {
+    const nc = await connect();
+    const jsm = await jetstreamManager(nc);
+    const name = unique("STREAM");
+    const config = { name, subjects: [`${name.toLowerCase()}.>`], retention: "limits" as const, max_msgs: 100 };
+
+    const first = await ensureStream(jsm, config);
+    expect(first.action).toBe("created");
+    const again = await ensureStream(jsm, config);
+    expect(again.action).toBe("unchanged");
+    const concurrently = await Promise.all([ensureStream(jsm, config), ensureStream(jsm, config)]);
+    expect(concurrently.map((r) => r.action)).toEqual(["unchanged", "unchanged"]);
+
+    const updated = await ensureStream(jsm, { ...config, max_msgs: 200 });
+    expect(updated.action).toBe("updated");
+    expect(updated.info.config.max_msgs).toBe(200);
+    expect((await jsm.streams.info(name)).config.max_msgs).toBe(200);
+  });
+
+  it("takes the stream definitions of @georep/schema as they are", async () => {
+    const jsm = await jetstreamManager(await connect());
+    expect((await ensureStream(jsm, STREAMS.TRANSFER_JOBS)).action).toBe("created");
+    const again = await ensureStream(jsm, { ...STREAMS.TRANSFER_JOBS, max_age: 0 });
+    expect(again.action).toBe("unchanged");
+    expect(again.info.config.retention).toBe("workqueue");
+    expect(again.info.config.subjects).toEqual(["georep.transfer.jobs.>"]);
+  });
+
+  it("two replicas creating the same stream at once both succeed", async () => {
+    const [a, b] = [await connect(), await connect()];
+    const name = unique("RACE");
+    const config = { name, subjects: [`${name.toLowerCase()}.>`] };
+    const results = await Promise.all([
+      ensureStream(await jetstreamManager(a), config),
+      ensureStream(await jetstreamManager(b), config),
+    ]);
+    expect(results.map((r) => r.action)).toContain("created");
+    expect((await (await jetstreamManager(a)).streams.info(name)).config.name).toBe(name);
+  });
+
+  it("refuses an immutable change with a StreamConfigError", async () => {
+    const nc = await connect();
+    const jsm = await jetstreamManager(nc);
+    const name = unique("IMM");
+    await ensureStream(jsm, { name, subjects: [`${name.toLowerCase()}.>`], retention: "limits" });
+    const error = await ensureStream(jsm, { name, subjects: [`${name.toLowerCase()}.>`], retention: "workqueue" }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(StreamConfigError);
+    expect((error as StreamConfigError).code).toBe("RUNTIME_ERR_STREAM");
+    expect((error as StreamConfigError).message).toMatch(/retention/);
+  });
+
+  it("survives a server restart: logs disconnect/reconnect and publishes again", async () => {
+    const { logger, lines } = capture();
+    const nc = await connect(logger);
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    const name = unique("RESTART");
+    const subject = `${name.toLowerCase()}.x`;
+    await ensureStream(jsm, { name, subjects: [`${name.toLowerCase()}.>`] });
+    expect((await js.publish(subject, "before")).seq).toBe(1);
+
+    await server.restart();
+    await until("reconnect log", () => lines.some((l) => l.msg === "nats reconnected"));
+    expect(lines.some((l) => l.msg === "nats disconnected")).toBe(true);
+    expect(nc.isClosed()).toBe(false);
+
+    // The stream is re-ensured as a service would at start; JetStream kept it.
+    const again = await ensureStream(jsm, { name, subjects: [`${name.toLowerCase()}.>`] });
+    expect(again.action).toBe("unchanged");
+    const ack = await js.publish(subject, "after");
+    expect(ack.seq).toBe(2);
+    expect((await jsm.streams.info(name)).state.messages).toBe(2);
+  });
+});
