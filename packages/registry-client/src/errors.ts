@@ -3,6 +3,7 @@
  * `code`, the repository and digest it concerns when known (and names them
  * in its message), and the original error, when there is one, in `cause`.
  */
+import { isRecord } from "./json.js";
 
 /** Stable error codes of this package. */
 export const REGISTRY_ERROR_CODES = {
@@ -328,8 +329,4 @@ function redactUrl(url: string): string {
     // A relative upload Location, say: cut at the first "?" or "#".
     return url.replace(/[?#].*$/s, "");
   }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -13,7 +13,7 @@
  */
 import type { ChildProcess, SpawnOptions } from "node:child_process";
 import { spawn } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ServerStartError } from "./errors.js";
@@ -130,14 +130,30 @@ async function terminate(child: ChildProcess, options: ServerProcessOptions): Pr
   if (options.persistent !== true) watchdog().remove(pid);
 }
 
-/** True while any process of the group `pgid` exists. */
+/**
+ * True while any process of the group `pgid` is alive. Zombies do not count:
+ * a server whose starter has exited is reaped by init, which may take a while.
+ */
 export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
+  if (!existsSync("/proc/self/stat")) return true;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // exited while we looked
+    }
+    // pid (comm) state ppid pgrp …; comm may contain spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[2]) === pgid && fields[0] !== "Z") return true;
+  }
+  return false;
 }
 
 /** Stops a process group started by this kit (or recorded by the stack): signal, wait, SIGKILL. */
@@ -227,7 +243,7 @@ function watchdog(): Watchdog {
   if (watchdogInstance !== undefined) return watchdogInstance;
   const child = spawn(process.execPath, ["-e", WATCHDOG_SOURCE], { stdio: ["pipe", "ignore", "ignore"], detached: true });
   child.unref();
-  const stdin = child.stdin!;
+  const stdin = child.stdin;
   (stdin as unknown as { unref?: () => void }).unref?.();
   stdin.on("error", () => undefined);
   const send = (message: object): void => {

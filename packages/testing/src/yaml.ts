@@ -38,7 +38,7 @@ function render(value: YamlValue, indent: string): string[] {
     }
     return lines;
   }
-  return [scalar(value as string | number | boolean | null)];
+  return [scalar(value)];
 }
 
 /** Renders a YAML document. */

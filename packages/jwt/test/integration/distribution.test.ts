@@ -3,10 +3,8 @@
  * certificate as `rootcertbundle` accepts our tokens, enforces their scopes,
  * and refuses tokens that are expired, from another key, or for another
  * issuer or audience; skopeo logs in through our token endpoint and pushes.
- * Skipped (with a visible reason) until `@georep/testing` is built.
  */
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,15 +23,15 @@ import {
   writeKeyMaterial,
 } from "../../src/index.js";
 import type { SigningAlgorithm, TokenIssuer } from "../../src/index.js";
-import type { RunningRegistry } from "./helpers.js";
-import { loadTestingKit, pullManifest, pushImage, tinyImage, writeOciLayout } from "./helpers.js";
+import { startRegistry } from "@georep/testing";
+import type { RunningRegistry } from "@georep/testing";
+import { pullManifest, pushImage, tinyImage, writeOciLayout } from "./helpers.js";
 
 const run = promisify(execFile);
-const kit = await loadTestingKit();
 const SERVICE = "registry.test";
 const ISSUER = "georep-test";
 
-describe.skipIf(kit === undefined).each(["ES256", "RS256"] as const)("Distribution with %s tokens", (algorithm: SigningAlgorithm) => {
+describe.each(["ES256", "RS256"] as const)("Distribution with %s tokens", (algorithm: SigningAlgorithm) => {
   let dir: string;
   let registry: RunningRegistry;
   let issuer: TokenIssuer;
@@ -52,7 +50,7 @@ describe.skipIf(kit === undefined).each(["ES256", "RS256"] as const)("Distributi
     });
     await endpoint.register(tokenEndpoint, { issuer, services: SERVICE, users });
     const address = await endpoint.listen({ port: 0, host: "127.0.0.1" });
-    registry = await kit!.startRegistry({
+    registry = await startRegistry({
       auth: { token: { realm: `${address}/token`, service: SERVICE, issuer: ISSUER, rootCertBundle: written.certificatePath } },
     });
   });
@@ -90,7 +88,7 @@ describe.skipIf(kit === undefined).each(["ES256", "RS256"] as const)("Distributi
     }
   });
 
-  it.skipIf(!existsSync("/usr/bin/skopeo"))("skopeo logs in through the token endpoint and pushes", async () => {
+  it("skopeo logs in through the token endpoint and pushes", async () => {
     const layout = join(dir, `layout-${algorithm}`);
     await writeOciLayout(layout, tinyImage(`skopeo-${algorithm}`), "v1");
     await run("/usr/bin/skopeo", [

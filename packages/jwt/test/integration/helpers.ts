@@ -1,28 +1,8 @@
-/** Helpers for integration tests: a tiny OCI image, uploads through the registry API, the testing kit if built. */
+/** Helpers for integration tests: a tiny OCI image and uploads through the registry API. */
 import { createHash } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-
-/** The part of `@georep/testing` these tests use, declared structurally. */
-export interface RunningRegistry {
-  readonly url: string;
-  readonly host: string;
-  stop(): Promise<void>;
-}
-export interface TestingKit {
-  startRegistry(options: { auth: { token: { realm: string; service: string; issuer: string; rootCertBundle: string } } }): Promise<RunningRegistry>;
-}
-
-/** Loads the testing kit when it has been built; `undefined` otherwise (the suite is then skipped). */
-export async function loadTestingKit(): Promise<TestingKit | undefined> {
-  const name = "@georep/testing";
-  try {
-    return (await import(name)) as TestingKit;
-  } catch {
-    return undefined;
-  }
-}
 
 const sha256 = (data: Uint8Array) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
 

@@ -15,7 +15,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(connections.map((nc) => (nc.isClosed() ? undefined : nc.close())));
+  await Promise.all(connections.filter((nc) => !nc.isClosed()).map((nc) => nc.close()));
   await server?.stop();
 });
 

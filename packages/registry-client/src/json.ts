@@ -1,0 +1,6 @@
+/** Small helpers for untrusted JSON (internal; not exported from the package). */
+
+/** A plain JSON object (not null, not an array). */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

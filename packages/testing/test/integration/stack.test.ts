@@ -1,0 +1,87 @@
+/** The local stack CLI, as `make up` / `make status` / `make down` run it. */
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+import { groupAlive } from "../../src/internal.js";
+import type { StackDescription } from "../../src/index.js";
+
+const run = promisify(execFile);
+const cli = fileURLToPath(new URL("../../dist/cli/stack.js", import.meta.url));
+
+async function stack(args: string[], env: NodeJS.ProcessEnv = {}) {
+  try {
+    const { stdout } = await run(process.execPath, [cli, ...args], { env: { ...process.env, ...env } });
+    return { code: 0, stdout };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout + e.stderr };
+  }
+}
+
+describe("stack up / status / down", () => {
+  let dir: string;
+  afterAll(async () => {
+    if (dir !== undefined) {
+      await stack(["down", "--dir", dir]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("starts two secondaries, describes them, is idempotent, and stops everything", async () => {
+    dir = await mkdtemp(join(tmpdir(), "georep-stack-test-"));
+    const up = await stack(["up", "--dir", dir], { SECONDARIES: "2" });
+    expect(up.code, up.stdout).toBe(0);
+    const description = JSON.parse(await readFile(join(dir, "stack.json"), "utf8")) as StackDescription;
+    expect(description.sites.map((s) => [s.name, s.role])).toEqual([
+      ["primary", "primary"],
+      ["secondary-1", "secondary"],
+      ["secondary-2", "secondary"],
+    ]);
+    const ports = new Set(description.sites.flatMap((s) => [s.registry, s.nats]));
+    expect(ports.size).toBe(6);
+    expect(new Set(description.sites.map((s) => s.database)).size).toBe(3);
+
+    // every site's registry takes the shared user, and only it
+    const { username, password } = description.credentials;
+    const auth = { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}` };
+    for (const site of description.sites) {
+      expect((await fetch(`${site.registry}/v2/`)).status).toBe(401);
+      expect((await fetch(`${site.registry}/v2/`, { headers: auth })).status).toBe(200);
+    }
+    // both secondaries joined the primary as leafnodes
+    const leafz = (await (await fetch(`${description.sites[0]!.nats_monitor}/leafz`)).json()) as { leafnodes: number };
+    expect(leafz.leafnodes).toBe(2);
+
+    const pids = (JSON.parse(await readFile(join(dir, "pids.json"), "utf8")) as { processes: { pid: number }[] }).processes.map((p) => p.pid);
+    expect(pids).toHaveLength(7); // postgres + 3 × (nats, registry)
+
+    const again = await stack(["up", "--dir", dir], { SECONDARIES: "2" });
+    expect(again.stdout).toContain("already running");
+    expect(JSON.parse(await readFile(join(dir, "stack.json"), "utf8"))).toEqual(description);
+
+    const status = await stack(["status", "--dir", dir]);
+    expect(status.code, status.stdout).toBe(0);
+    expect(status.stdout).toContain("processes: 7/7 running");
+
+    const down = await stack(["down", "--dir", dir]);
+    expect(down.stdout).toContain("stopped 7 process group(s)");
+    expect(pids.filter(groupAlive)).toEqual([]);
+    expect(existsSync(description.data_dir)).toBe(false);
+    expect(existsSync(join(dir, "stack.json"))).toBe(false);
+    expect((await stack(["status", "--dir", dir])).code).toBe(1);
+  });
+
+  it("names bad input", async () => {
+    const bad = await stack(["up", "--dir", join(tmpdir(), "georep-never")], { SECONDARIES: "zero" });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain("SECONDARIES must be an integer from 1 to 8");
+    const unknown = await stack(["sideways"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stdout).toContain('unknown command "sideways"');
+  });
+});
