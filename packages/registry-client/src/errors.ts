@@ -13,6 +13,10 @@ export const REGISTRY_ERROR_CODES = {
   sizeMismatch: "REGISTRY_ERR_SIZE_MISMATCH",
   http: "REGISTRY_ERR_HTTP",
   auth: "REGISTRY_ERR_AUTH",
+  network: "REGISTRY_ERR_NETWORK",
+  timeout: "REGISTRY_ERR_TIMEOUT",
+  tooLarge: "REGISTRY_ERR_TOO_LARGE",
+  unsupported: "REGISTRY_ERR_UNSUPPORTED",
 } as const;
 
 /** One of {@link REGISTRY_ERROR_CODES}. */
@@ -328,5 +332,30 @@ function redactUrl(url: string): string {
   } catch {
     // A relative upload Location, say: cut at the first "?" or "#".
     return url.replace(/[?#].*$/s, "");
+  }
+}
+
+/**
+ * The connection failed before a complete response (refused, reset, closed
+ * mid-body, timed out). Retryable: nothing says the registry acted on it.
+ */
+export class NetworkError extends RegistryError {
+  override readonly name: string = "NetworkError";
+  readonly method: string;
+  readonly url: string;
+  /** The undici / Node error code (ECONNRESET, UND_ERR_SOCKET, …). */
+  readonly causeCode: string | undefined;
+
+  constructor(init: { method: string; url: string; cause: unknown; repository?: string | undefined; digest?: string | undefined; timeout?: boolean }) {
+    const causeCode = (init.cause as { code?: unknown } | undefined)?.code;
+    const what = init.cause instanceof Error ? init.cause.message : String(init.cause);
+    super(
+      init.timeout === true ? REGISTRY_ERROR_CODES.timeout : REGISTRY_ERROR_CODES.network,
+      `${init.method} ${redactUrl(init.url)} failed: ${what}${typeof causeCode === "string" ? ` (${causeCode})` : ""}`,
+      { repository: init.repository, digest: init.digest, cause: init.cause },
+    );
+    this.method = init.method;
+    this.url = redactUrl(init.url);
+    this.causeCode = typeof causeCode === "string" ? causeCode : undefined;
   }
 }

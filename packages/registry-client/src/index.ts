@@ -69,3 +69,16 @@ export type {
 export { CHILD_ROLES, isBuildkitCacheIndex, manifestChildren, referrersFallbackTag } from "./manifest/children.js";
 export type { ChildRole, ManifestChild } from "./manifest/children.js";
 // ---- End of pure model ------------------------------------------------------
+
+// ---- HTTP: transport, auth, client, copy ------------------------------------
+export { NetworkError } from "./errors.js";
+export { createRegistryClient, nextLink, DEFAULT_PAGE_SIZE, MAX_MANIFEST_BYTES, MANIFEST_ACCEPT_HEADER } from "./client.js";
+export type { RegistryClient, RegistryClientOptions, ManifestInfo, BlobDownload, BlobSource, UploadOptions, Referrers } from "./client.js";
+export { createTransport, DEFAULT_RETRY, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_BODY_TIMEOUT_MS } from "./transport/transport.js";
+export type { Transport, TransportOptions, TransportEvent, TransportResponse, RequestSpec, RetryPolicy } from "./transport/transport.js";
+export { parseChallenge, repositoryScope, basicAuthorization, CATALOG_SCOPE, TokenCache, DEFAULT_TOKEN_RENEW_MARGIN_S } from "./transport/auth.js";
+export type { Credentials, TokenProvider, TokenRequest, IssuedToken, Challenge } from "./transport/auth.js";
+export { VerifyingStream, uploadOffset } from "./blob.js";
+export type { VerifyOptions } from "./blob.js";
+export { copyBlob, copyImage } from "./copy.js";
+export type { CopyEnd, CopyBlobOptions, CopyBlobResult, CopyBlobAction, CopyImageOptions, CopyImageResult } from "./copy.js";
