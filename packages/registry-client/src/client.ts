@@ -216,6 +216,7 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     const { digest, size } = descriptor;
     const { algorithm } = parseDigest(checkDigest(digest, repository));
     if (!Number.isSafeInteger(size) || size < 0) throw new SizeMismatchError(size, 0, { repository, digest });
+    if (source instanceof Uint8Array && source.length !== size) throw new SizeMismatchError(size, source.length, { repository, digest });
     const resumable = !(source instanceof Readable);
     // A plain stream is read once, so it goes in one request.
     const chunkSize = source instanceof Readable ? Number.POSITIVE_INFINITY : (options.chunkSize ?? Number.POSITIVE_INFINITY);
@@ -295,11 +296,11 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
       await res.body.dump();
     },
 
-    catalog(opts = {}) {
+    async catalog(opts = {}) {
       return paginate(`/v2/_catalog?n=${opts.pageSize ?? DEFAULT_PAGE_SIZE}`, [CATALOG_SCOPE], "repositories");
     },
 
-    listTags(repository, opts = {}) {
+    async listTags(repository, opts = {}) {
       validateRepositoryName(repository);
       return paginate(`/v2/${repository}/tags/list?n=${opts.pageSize ?? DEFAULT_PAGE_SIZE}`, pull(repository), "tags", repository);
     },

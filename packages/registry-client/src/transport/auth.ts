@@ -29,8 +29,8 @@ export interface IssuedToken {
   readonly token: string;
   /** Seconds from `issuedAt` (or from now) until the token expires. */
   readonly expiresIn?: number | undefined;
-  /** ISO-8601 time of issue, as token endpoints report it. */
-  readonly issuedAt?: string | undefined;
+  /** Time of issue: ISO-8601 as token endpoints report it, or a Date from a local minter. */
+  readonly issuedAt?: string | Date | undefined;
 }
 
 /** Mints or fetches a token for a challenge; `@georep/jwt`'s `createTokenProvider` fits. */
@@ -104,7 +104,7 @@ export class TokenCache {
     const fetching = (async () => {
       const issued = await this.fetchToken(scopes);
       const lifetimeS = issued.expiresIn ?? DEFAULT_TOKEN_LIFETIME_S;
-      const issuedAt = issued.issuedAt === undefined ? Number.NaN : Date.parse(issued.issuedAt);
+      const issuedAt = issued.issuedAt === undefined ? Number.NaN : issued.issuedAt instanceof Date ? issued.issuedAt.getTime() : Date.parse(issued.issuedAt);
       const start = Number.isNaN(issuedAt) ? this.now() : Math.min(issuedAt, this.now());
       const margin = Math.min(this.renewMarginS, lifetimeS / 2);
       this.#tokens.set(key, { token: issued.token, renewAt: start + (lifetimeS - margin) * 1000 });
