@@ -1,7 +1,7 @@
 # The two Quick start commands are `make demo` and `make test`; both run the
 # one setup script first and are safe to re-run.
 SHELL := /bin/bash
-STACK := node packages/testing/dist/cli/stack.js
+STACK := node packages/stack/dist/cli.js
 ENV := source scripts/env.sh &&
 
 .PHONY: setup test demo up down status lint typecheck bench clean
@@ -19,7 +19,7 @@ up: setup
 	@$(ENV) $(STACK) up
 
 down:
-	@$(ENV) if [ -f packages/testing/dist/cli/stack.js ]; then $(STACK) down; else echo "nothing to stop"; fi
+	@$(ENV) if [ -f packages/stack/dist/cli.js ]; then $(STACK) down; else echo "nothing to stop"; fi
 
 status:
 	@$(ENV) $(STACK) status

@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-node packages/testing/dist/cli/stack.js up
+node packages/stack/dist/cli.js up
 echo
-node packages/testing/dist/cli/stack.js status
+node packages/stack/dist/cli.js status
 echo
 echo "Stop everything with: make down"

@@ -1,6 +1,7 @@
 /**
  * @georep/testing: real nats-server, PostgreSQL and CNCF Distribution
- * processes on free ports in temp dirs, for tests, scripts and the local stack.
+ * processes on free ports in temp dirs, for tests, scripts and the local stack
+ * (`@georep/stack`).
  */
 export { freePort } from "./ports.js";
 export { startNats, waitForLeafnodes, renderNatsConfig } from "./nats.js";
@@ -9,8 +10,6 @@ export { startPostgres } from "./postgres.js";
 export type { PostgresOptions, RunningPostgres } from "./postgres.js";
 export { startRegistry, renderRegistryConfig, renderHtpasswd } from "./registry.js";
 export type { RegistryOptions, RunningRegistry, RegistryAuth, RegistryUser, TokenAuth, NotificationEndpoint } from "./registry.js";
-export { startStack, stopStack, readStack, stackFile, stackProcesses, PRIMARY_SITE, DEFAULT_SECONDARIES, MAX_SECONDARIES } from "./stack.js";
-export type { StackDescription, StackSite, StackOptions, SiteRole } from "./stack.js";
 export { ServerStartError, MissingBinaryError, UnsupportedOperationError } from "./errors.js";
 export { toYaml } from "./yaml.js";
 export type { YamlValue } from "./yaml.js";

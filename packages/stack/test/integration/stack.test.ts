@@ -7,11 +7,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { groupAlive } from "../../src/internal.js";
+import { groupAlive } from "@georep/testing/internal";
 import type { StackDescription } from "../../src/index.js";
 
 const run = promisify(execFile);
-const cli = fileURLToPath(new URL("../../dist/cli/stack.js", import.meta.url));
+const cli = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
 
 async function stack(args: string[], env: NodeJS.ProcessEnv = {}) {
   try {
@@ -46,19 +46,30 @@ describe("stack up / status / down", () => {
     expect(ports.size).toBe(6);
     expect(new Set(description.sites.map((s) => s.database)).size).toBe(3);
 
-    // every site's registry takes the shared user, and only it
+    // every site's registry takes tokens from its own endpoint for the shared user, and only for it
     const { username, password } = description.credentials;
-    const auth = { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}` };
+    const basic = (user: string, pass: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}` });
     for (const site of description.sites) {
-      expect((await fetch(`${site.registry}/v2/`)).status).toBe(401);
-      expect((await fetch(`${site.registry}/v2/`, { headers: auth })).status).toBe(200);
+      const challenge = await fetch(`${site.registry}/v2/`);
+      expect(challenge.status).toBe(401);
+      expect(challenge.headers.get("www-authenticate")).toContain(`realm="${site.token_realm}"`);
+      const scope = "repository:team/app:pull,push";
+      const tokenUrl = `${site.token_realm}?service=${encodeURIComponent(site.registry_service)}&scope=${encodeURIComponent(scope)}`;
+      expect((await fetch(tokenUrl, { headers: basic(username, "wrong") })).status).toBe(401);
+      const { token } = (await (await fetch(tokenUrl, { headers: basic(username, password) })).json()) as { token: string };
+      expect((await fetch(`${site.registry}/v2/`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      const upload = await fetch(`${site.registry}/v2/team/app/blobs/uploads/`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+      expect(upload.status).toBe(202);
     }
+    // the shared signing key is there for the services to mint their own tokens
+    expect(existsSync(description.signing.key_file)).toBe(true);
+    expect(existsSync(description.signing.certificate_file)).toBe(true);
     // both secondaries joined the primary as leafnodes
     const leafz = (await (await fetch(`${description.sites[0]!.nats_monitor}/leafz`)).json()) as { leafnodes: number };
     expect(leafz.leafnodes).toBe(2);
 
     const pids = (JSON.parse(await readFile(join(dir, "pids.json"), "utf8")) as { processes: { pid: number }[] }).processes.map((p) => p.pid);
-    expect(pids).toHaveLength(7); // postgres + 3 × (nats, registry)
+    expect(pids).toHaveLength(10); // postgres + 3 × (nats, token endpoint, registry)
 
     const again = await stack(["up", "--dir", dir], { SECONDARIES: "2" });
     expect(again.stdout).toContain("already running");
@@ -66,10 +77,10 @@ describe("stack up / status / down", () => {
 
     const status = await stack(["status", "--dir", dir]);
     expect(status.code, status.stdout).toBe(0);
-    expect(status.stdout).toContain("processes: 7/7 running");
+    expect(status.stdout).toContain("processes: 10/10 running");
 
     const down = await stack(["down", "--dir", dir]);
-    expect(down.stdout).toContain("stopped 7 process group(s)");
+    expect(down.stdout).toContain("stopped 10 process group(s)");
     expect(pids.filter(groupAlive)).toEqual([]);
     expect(existsSync(description.data_dir)).toBe(false);
     expect(existsSync(join(dir, "stack.json"))).toBe(false);

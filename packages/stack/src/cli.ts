@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 /**
- * `stack up | down | status [--dir .georep]`: the local multi-site stack.
+ * `georep-stack up | down | status [--dir .georep]`: the local multi-site stack.
  * `SECONDARIES=N` picks how many secondary sites `up` starts (default 1).
  */
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULT_SECONDARIES, readStack, stackFile, stackProcesses, startStack, stopStack } from "../stack.js";
-import type { StackDescription } from "../stack.js";
+import { DEFAULT_SECONDARIES, readStack, stackFile, stackProcesses, startStack, stopStack } from "./stack.js";
+import type { StackDescription } from "./stack.js";
 
 const USAGE = "usage: stack <up|down|status> [--dir <state dir>]   (SECONDARIES=N for up)";
 
@@ -27,7 +27,9 @@ async function printStatus(stateDir: string, stack: StackDescription): Promise<b
     const nats = await probe(`${site.nats_monitor}/healthz`);
     healthy &&= registry === "up" && nats === "up";
     console.log(`${site.name} (${site.role})`);
-    console.log(`  registry  ${site.registry}  [${registry}]`);
+    const token = await probe(site.token_realm);
+    healthy &&= token === "up";
+    console.log(`  registry  ${site.registry}  [${registry}]  token auth: ${site.token_realm} (service ${site.registry_service}) [${token}]`);
     console.log(`  nats      ${site.nats}  domain ${site.nats_domain}  [${nats}]`);
     console.log(`  database  ${site.database}`);
   }

@@ -4,26 +4,30 @@
  *
  * Per site: a nats-server with its own JetStream domain (secondaries join the
  * primary's as authenticated leafnodes), a database on one local PostgreSQL
- * cluster, and a Distribution registry whose user may push and pull. The
- * servers outlive the command that starts them; `.georep/stack.json`
- * describes them, `.georep/pids.json` records what `down` must stop.
+ * cluster, a Distribution registry with `auth: token`, and the site's Docker
+ * token endpoint (`@georep/jwt`) as its realm. Every site shares one signing
+ * key (as sites do in production), and one user may push and pull
+ * everywhere. The servers outlive the command that starts them;
+ * `.georep/stack.json` describes them, `.georep/pids.json` records what
+ * `down` must stop.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startNats, waitForLeafnodes } from "./nats.js";
-import type { RunningNats } from "./nats.js";
-import { startPostgres } from "./postgres.js";
-import type { RunningPostgres } from "./postgres.js";
-import { groupAlive, stopProcessGroup } from "./process.js";
-import { startRegistry } from "./registry.js";
-import type { RunningRegistry } from "./registry.js";
+import { fileURLToPath } from "node:url";
+import { generateKeyMaterial, hashPassword, writeKeyMaterial } from "@georep/jwt";
+import type { UsersFile } from "@georep/jwt";
+import { freePort, startNats, startPostgres, startRegistry, waitForLeafnodes } from "@georep/testing";
+import type { RunningNats, RunningPostgres, RunningRegistry } from "@georep/testing";
+import { groupAlive, startServerProcess, stopProcessGroup } from "@georep/testing/internal";
 
 export const PRIMARY_SITE = "primary";
 export const DEFAULT_SECONDARIES = 1;
 export const MAX_SECONDARIES = 8;
+/** `iss` of the tokens the sites mint, and what every registry trusts. */
+export const TOKEN_ISSUER = "georep";
 
 export type SiteRole = "primary" | "secondary";
 
@@ -38,6 +42,10 @@ export interface StackSite {
   /** Hub URL (primary) that secondaries' leafnodes connect to, credentials included. */
   readonly leafnode?: string;
   readonly database: string;
+  /** The site's Docker token endpoint (the registry's `realm`). */
+  readonly token_realm: string;
+  /** The registry's token `service` (the `aud` its tokens must carry). */
+  readonly registry_service: string;
   readonly status?: string;
   readonly ingest?: string;
 }
@@ -51,6 +59,8 @@ export interface StackDescription {
   readonly admin_token: string;
   /** Shared secret the primary registry sends to ingest in `Authorization`. */
   readonly notification_secret: string;
+  /** The key every site signs registry tokens with, and the certificate the registries trust. */
+  readonly signing: { readonly issuer: string; readonly key_file: string; readonly certificate_file: string };
   /** Where the servers keep their data (removed by `down`). */
   readonly data_dir: string;
   readonly logs_dir: string;
@@ -75,6 +85,9 @@ export interface StackOptions {
   /** Progress lines (default: none). */
   readonly onProgress?: (line: string) => void;
 }
+
+/** The token endpoint CLI of `@georep/jwt`, run as its own process per site. */
+const TOKEN_SERVER_CLI = fileURLToPath(import.meta.resolve("@georep/jwt/cli/token-server"));
 
 const secret = (bytes = 18) => randomBytes(bytes).toString("base64url");
 
@@ -137,6 +150,14 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
   const credentials = { username: "georep", password: secret() };
   const leafAuth = { user: "leaf", password: secret() };
   try {
+    say("generating the shared signing key and the token users file");
+    const keys = await writeKeyMaterial(generateKeyMaterial({ algorithm: "ES256", commonName: "georep local stack" }), join(dataDir, "keys"));
+    const usersFile = join(dataDir, "users.json");
+    const users: UsersFile = {
+      users: [{ username: credentials.username, password_hash: await hashPassword(credentials.password, { rounds: 8 }), access: [{ repositories: "**", actions: ["pull", "push", "delete"] }, { catalog: true }] }],
+    };
+    await writeFile(usersFile, `${JSON.stringify(users, null, 2)}\n`, { mode: 0o600 });
+
     say("starting PostgreSQL");
     const postgres: RunningPostgres = await startPostgres({ persistent: true, baseDir: dataDir, logFile: join(logsDir, "postgres.log"), database: "georep_primary", existingUrl: undefined });
     records.push({ name: "postgres", pid: postgres.pid!, signal: "SIGINT" });
@@ -147,7 +168,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
     let hub: RunningNats | undefined;
     for (const name of siteNames) {
       const role: SiteRole = name === PRIMARY_SITE ? "primary" : "secondary";
-      say(`starting ${name}: nats-server, registry`);
+      say(`starting ${name}: nats-server, token endpoint, registry`);
       const nats: RunningNats = await startNats({
         name: `georep-${name}`,
         domain: name,
@@ -159,7 +180,31 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
       records.push({ name: `${name}/nats-server`, pid: nats.pid, signal: "SIGTERM" });
       await record();
       if (role === "primary") hub = nats;
-      const registry: RunningRegistry = await startRegistry({ persistent: true, baseDir: dataDir, logFile: join(logsDir, `${name}-registry.log`), auth: { htpasswd: { users: [credentials] } } });
+
+      const service = `registry.${name}`;
+      const tokenPort = await freePort();
+      const tokenServer = await startServerProcess({
+        name: `${name}/token-endpoint`,
+        command: process.execPath,
+        args: [TOKEN_SERVER_CLI, "--key", keys.keyPath, "--cert", keys.certificatePath, "--users", usersFile, "--service", service, "--issuer", TOKEN_ISSUER, "--port", String(tokenPort)],
+        logFile: join(logsDir, `${name}-token.log`),
+        persistent: true,
+        ready: async () => {
+          const res = await fetch(`http://127.0.0.1:${tokenPort}/token`);
+          await res.body?.cancel();
+          return res.status === 401;
+        },
+      });
+      records.push({ name: `${name}/token-endpoint`, pid: tokenServer.pid, signal: "SIGTERM" });
+      await record();
+      const tokenRealm = `http://127.0.0.1:${tokenPort}/token`;
+
+      const registry: RunningRegistry = await startRegistry({
+        persistent: true,
+        baseDir: dataDir,
+        logFile: join(logsDir, `${name}-registry.log`),
+        auth: { token: { realm: tokenRealm, service, issuer: TOKEN_ISSUER, rootCertBundle: keys.certificatePath } },
+      });
       records.push({ name: `${name}/registry`, pid: registry.pid, signal: "SIGTERM" });
       await record();
       const database = role === "primary" ? postgres.url : await postgres.createDatabase(`georep_${name.replaceAll("-", "_")}`);
@@ -167,6 +212,8 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         name,
         role,
         registry: registry.url,
+        registry_service: service,
+        token_realm: tokenRealm,
         nats: nats.url,
         nats_domain: name,
         nats_monitor: nats.monitorUrl,
@@ -182,6 +229,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
       credentials,
       admin_token: secret(24),
       notification_secret: secret(24),
+      signing: { issuer: TOKEN_ISSUER, key_file: keys.keyPath, certificate_file: keys.certificatePath },
       data_dir: dataDir,
       logs_dir: logsDir,
       started_at: new Date().toISOString(),
