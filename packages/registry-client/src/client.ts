@@ -232,15 +232,35 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     let offset = 0;
     let hash = createHash(algorithm);
     let failures = 0;
+    // The last failure, while the registry's offset has yet to be asked for. Asking (and
+    // re-reading the source up to that offset) can fail too, and then counts as another attempt.
+    let failed: { readonly error: unknown } | undefined;
     try {
-      while (offset < size) {
-        const length = Math.min(chunkSize, size - offset);
-        const final = offset + length === size;
-        // Hash state is copied in: a failed chunk must not advance ours.
-        const verifier = new VerifyingStream({ digest, size, offset, hash: hash.copy(), repository, final });
+      while (offset < size || failed !== undefined) {
+        let input: Readable | undefined;
         try {
+          if (failed !== undefined) {
+            const { error } = failed;
+            failed = undefined;
+            // Ask the registry how far it got; start a fresh session if it lost ours.
+            let status: { offset: number; location: string };
+            try {
+              status = error instanceof RegistryHttpError && error.status === 416 ? { offset: 0, location: await startUpload(repository) } : await uploadStatus(repository, location);
+            } catch {
+              status = { offset: 0, location: await startUpload(repository) };
+            }
+            location = status.location;
+            const from = Math.min(status.offset, size);
+            if (from !== offset) hash = await hashPrefix(source as Uint8Array | ((o: number) => Promise<Readable>), algorithm, from);
+            offset = from;
+            continue;
+          }
+          const length = Math.min(chunkSize, size - offset);
+          const final = offset + length === size;
+          // Hash state is copied in: a failed chunk must not advance ours.
+          const verifier = new VerifyingStream({ digest, size, offset, hash: hash.copy(), repository, final });
           await transport.prepare(push(repository));
-          const input = await open(offset, length);
+          input = await open(offset, length);
           input.once("error", (error) => verifier.destroy(error));
           input.pipe(verifier);
           const res = await send({
@@ -258,20 +278,15 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
           if (!final) hash = verifier.snapshot();
           offset += length;
         } catch (error) {
+          // pipe() leaves the source paused, not closed, when the upload side fails: close it, or its
+          // connection (and its client's concurrency slot) stays taken.
+          if (input !== undefined && input !== source) input.destroy();
           if (error instanceof RegistryError && (error.code === REGISTRY_ERROR_CODES.digestMismatch || error.code === REGISTRY_ERROR_CODES.sizeMismatch)) throw error;
-          if (error instanceof RegistryHttpError && !error.retryable && error.status !== 416 && error.ociCode !== "BLOB_UPLOAD_UNKNOWN") throw error;
+          // A 401 on a chunk is a token refused before the expiry we were told (clock skew, revocation):
+          // the transport has dropped it, and the next attempt authenticates afresh.
+          if (error instanceof RegistryHttpError && !error.retryable && error.status !== 401 && error.status !== 416 && error.ociCode !== "BLOB_UPLOAD_UNKNOWN") throw error;
           if (++failures > attempts) throw error;
-          // Ask the registry how far it got; start a fresh session if it lost ours.
-          let status: { offset: number; location: string };
-          try {
-            status = error instanceof RegistryHttpError && error.status === 416 ? { offset: 0, location: await startUpload(repository) } : await uploadStatus(repository, location);
-          } catch {
-            status = { offset: 0, location: await startUpload(repository) };
-          }
-          location = status.location;
-          const from = Math.min(status.offset, size);
-          if (from !== offset) hash = await hashPrefix(source as Uint8Array | ((o: number) => Promise<Readable>), algorithm, from);
-          offset = from;
+          failed = { error };
         }
       }
       if (size === 0 && computeDigest(new Uint8Array(0), algorithm) !== digest) {
