@@ -34,6 +34,12 @@ export interface ConnectNatsOptions {
    * first failure rejects.
    */
   readonly waitOnFirstConnect?: boolean;
+  /**
+   * Capture a stack trace at every request/publish so that a later timeout
+   * points at its caller (default false). nats.js builds an Error per
+   * request for this, which costs about a tenth of a busy publisher's CPU.
+   */
+  readonly asyncTraces?: boolean;
 }
 
 /** Splits `servers` into a list of URLs. */
@@ -113,6 +119,7 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
     name: options.name,
     ...(authenticator === undefined ? {} : { authenticator }),
     maxReconnectAttempts: -1,
+    noAsyncTraces: options.asyncTraces !== true,
     waitOnFirstConnect: options.waitOnFirstConnect ?? true,
     reconnectDelayHandler: () => {
       const delay = Math.min(max, base * 2 ** Math.min(attempt, 30));
