@@ -35,6 +35,7 @@ let app: Awaited<ReturnType<typeof buildApp>>;
 let registry: RunningRegistry;
 let client: RegistryClient;
 let dir: string;
+const metrics = createIngestMetrics();
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "georep-ingest-it-"));
@@ -42,7 +43,7 @@ beforeAll(async () => {
   nc = await connect({ servers: nats.url });
   jsm = await jetstreamManager(nc);
   await createStreams(jsm);
-  app = await buildApp({ js: jetstream(nc), secret: SECRET, logger: createLogger({ name: "ingest", level: "silent" }), metrics: createIngestMetrics(), health: createHealth(), publishTimeoutMs: 500 });
+  app = await buildApp({ js: jetstream(nc), secret: SECRET, logger: createLogger({ name: "ingest", level: "silent" }), metrics, health: createHealth(), publishTimeoutMs: 500 });
   const address = await app.listen({ host: "127.0.0.1", port: 0 });
   registry = await startRegistry({
     notifications: [
@@ -109,6 +110,10 @@ describe("Distribution → ingest → REGISTRY_EVENTS", () => {
       ["delete", a.digest, null],
     ]);
     expect(new Set(got.map((e) => e.id)).size).toBe(3);
+    // The registry itself dropped the pull and the blob uploads (ignore.actions with ignore.mediatypes).
+    expect(metrics.ignored.get({ reason: "pull" })).toBe(0);
+    expect(metrics.ignored.get({ reason: "blob" })).toBe(0);
+    expect(metrics.received.get()).toBe(3);
   });
 
   it("skopeo pushes land as one manifest push", async () => {
