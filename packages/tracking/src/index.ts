@@ -1,0 +1,23 @@
+/** @georep/tracking: the secondary's tracking table and its state machine (DESIGN.md, "The tracking row"). */
+export { TRACKING_MIGRATIONS, TRACKING_MIGRATION_LOCK_ID, TRACKING_MIGRATION_TABLE, TRACKING_MIGRATION_LOCK_TABLE } from "./table.js";
+export type { TrackingDatabase, RepositorySyncTable, BlobLocationTable } from "./table.js";
+export {
+  DEFAULT_BACKOFF,
+  retryDelayMs,
+  getRow,
+  requestSync,
+  reconcileCatalog,
+  inFlight,
+  takeDispatchable,
+  claim,
+  renewLease,
+  complete,
+  fail,
+  releaseExpiredLeases,
+  countByState,
+  recordBlobs,
+  blobLocations,
+  forgetRepositoryBlobs,
+  migrateTracking,
+} from "./tracking.js";
+export type { BackoffPolicy, TrackingRow, TrackingDb, Dispatch, Claim, SyncSuccess } from "./tracking.js";

@@ -1,0 +1,104 @@
+/**
+ * The tracking table of a secondary site (DESIGN.md, "The tracking row"):
+ * one row per container repository of the primary.
+ */
+import type { ColumnType, Generated, Kysely, Migration } from "kysely";
+import { sql } from "kysely";
+import type { SyncState } from "@georep/schema";
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export interface RepositorySyncTable {
+  repository: string;
+  state: SyncState;
+  /** 0 is the most urgent; events 2, retries 5, backfill 8 (schema's DEFAULT_TRANSFER_PRIORITY). */
+  priority: number;
+  /** Bumped by every reason to sync (event, discovery, resync); a sync covers the generation it started with. */
+  pending_generation: ColumnType<string, string | number | bigint, string | number | bigint>;
+  /** The generation the last successful sync covered. */
+  synced_generation: ColumnType<string, string | number | bigint, string | number | bigint>;
+  /** The generation last handed to TRANSFER_JOBS (so replicas never dispatch it twice). */
+  dispatched_generation: ColumnType<string, string | number | bigint, string | number | bigint>;
+  retry_count: number;
+  retry_at: Timestamp | null;
+  last_sync_failure: string | null;
+  last_synced_at: Timestamp | null;
+  last_event_at: Timestamp | null;
+  lease_owner: string | null;
+  lease_expires_at: Timestamp | null;
+  started_at: Timestamp | null;
+  verification_checksum: string | null;
+  verified_at: Timestamp | null;
+  bytes_copied: ColumnType<string, string | number | bigint, string | number | bigint>;
+  blobs_copied: number;
+  blobs_mounted: number;
+  last_duration_ms: number | null;
+  /** Tags the secondary could not remove (Distribution 2.8 deletes digests only), with why. */
+  unremovable_tags: ColumnType<string[], string, string>;
+  /** The primary's catalog no longer lists it (the next sync removes it here). */
+  missing_on_primary: boolean;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+/** The blob index: which repositories of the secondary hold which blob (mount sources). */
+export interface BlobLocationTable {
+  digest: string;
+  repository: string;
+  seen_at: Generated<Date>;
+}
+
+export interface TrackingDatabase {
+  repository_sync: RepositorySyncTable;
+  blob_location: BlobLocationTable;
+}
+
+/** Migrations of the tracking tables; run with `migrate(db, TRACKING_MIGRATIONS, { lockId: TRACKING_MIGRATION_LOCK_ID, migrationTableName: "tracking_migration" })`. */
+export const TRACKING_MIGRATIONS: Readonly<Record<string, Migration>> = {
+  "0001_repository_sync": {
+    async up(db: Kysely<unknown>) {
+      await sql`
+        create table repository_sync (
+          repository text primary key,
+          state text not null default 'pending' check (state in ('pending', 'started', 'synced', 'failed')),
+          priority smallint not null default 8,
+          pending_generation bigint not null default 1,
+          synced_generation bigint not null default 0,
+          dispatched_generation bigint not null default 0,
+          retry_count integer not null default 0,
+          retry_at timestamptz,
+          last_sync_failure text,
+          last_synced_at timestamptz,
+          last_event_at timestamptz,
+          lease_owner text,
+          lease_expires_at timestamptz,
+          started_at timestamptz,
+          verification_checksum text,
+          verified_at timestamptz,
+          bytes_copied bigint not null default 0,
+          blobs_copied integer not null default 0,
+          blobs_mounted integer not null default 0,
+          last_duration_ms integer,
+          unremovable_tags jsonb not null default '[]',
+          missing_on_primary boolean not null default false,
+          created_at timestamptz not null default now(),
+          updated_at timestamptz not null default now()
+        )`.execute(db);
+      await sql`create index repository_sync_dispatch on repository_sync (priority, updated_at) where state in ('pending', 'failed')`.execute(db);
+      await sql`create index repository_sync_lease on repository_sync (lease_expires_at) where state = 'started'`.execute(db);
+      await sql`
+        create table blob_location (
+          digest text not null,
+          repository text not null,
+          seen_at timestamptz not null default now(),
+          primary key (digest, repository)
+        )`.execute(db);
+    },
+  },
+};
+
+/** Advisory lock key for the tracking migrations (dispatcher and transfer both run them). */
+export const TRACKING_MIGRATION_LOCK_ID = 0x6765_7472; // "getr"
+/** Migration table of the tracking tables (the services' own migrations use others). */
+export const TRACKING_MIGRATION_TABLE = "tracking_migration";
+export const TRACKING_MIGRATION_LOCK_TABLE = "tracking_migration_lock";

@@ -1,0 +1,396 @@
+/**
+ * The state machine of the tracking row, as SQL that is safe with any
+ * number of dispatcher and transfer replicas:
+ *
+ * - an event never gets lost during a sync: it bumps `pending_generation`;
+ *   a sync records the generation it started with, and the row goes back to
+ *   `pending` when a newer one arrived meanwhile;
+ * - a generation is dispatched once (`dispatched_generation`, updated with
+ *   the row locked);
+ * - at most one sync per repository runs: `claim` takes a lease only when no
+ *   live lease exists; an expired lease is swept back to `pending`;
+ * - `retry_count` resets only on success; retries back off exponentially with
+ *   jitter up to a cap.
+ */
+import type { Kysely, Transaction } from "kysely";
+import { sql } from "kysely";
+import { DEFAULT_TRANSFER_PRIORITY } from "@georep/schema";
+import type { TransferReason } from "@georep/schema";
+import { migrate } from "@georep/runtime";
+import type { Logger } from "@georep/runtime";
+import { TRACKING_MIGRATIONS, TRACKING_MIGRATION_LOCK_ID, TRACKING_MIGRATION_LOCK_TABLE, TRACKING_MIGRATION_TABLE } from "./table.js";
+import type { RepositorySyncTable, TrackingDatabase } from "./table.js";
+
+export type TrackingDb = Kysely<TrackingDatabase> | Transaction<TrackingDatabase>;
+
+/** Retry backoff: first delay, cap (1 hour, as DESIGN.md asks), jitter share. */
+export interface BackoffPolicy {
+  readonly baseMs: number;
+  readonly capMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 10_000, capMs: 3_600_000 };
+
+/**
+ * Delay before retry number `retryCount` (1 for the first retry): exponential
+ * from `baseMs`, capped at `capMs`, with "equal jitter" (half fixed, half
+ * random) so replicas and repositories do not retry in lockstep.
+ */
+export function retryDelayMs(retryCount: number, policy: BackoffPolicy = DEFAULT_BACKOFF, random: () => number = Math.random): number {
+  const exp = Math.min(policy.capMs, policy.baseMs * 2 ** Math.max(0, Math.min(retryCount - 1, 40)));
+  return Math.round(exp / 2 + random() * (exp / 2));
+}
+
+/** A row as the services read it (bigints as numbers: generations never get near 2^53). */
+export interface TrackingRow {
+  readonly repository: string;
+  readonly state: RepositorySyncTable["state"];
+  readonly priority: number;
+  readonly pendingGeneration: number;
+  readonly syncedGeneration: number;
+  readonly dispatchedGeneration: number;
+  readonly retryCount: number;
+  readonly retryAt: Date | null;
+  readonly lastSyncFailure: string | null;
+  readonly lastSyncedAt: Date | null;
+  readonly leaseOwner: string | null;
+  readonly leaseExpiresAt: Date | null;
+  readonly verificationChecksum: string | null;
+  readonly missingOnPrimary: boolean;
+  readonly unremovableTags: readonly string[];
+}
+
+type Selected = Pick<
+  RepositorySyncTable,
+  | "repository"
+  | "state"
+  | "priority"
+  | "retry_count"
+  | "last_sync_failure"
+  | "lease_owner"
+  | "verification_checksum"
+  | "missing_on_primary"
+> & {
+  pending_generation: string;
+  synced_generation: string;
+  dispatched_generation: string;
+  retry_at: Date | null;
+  last_synced_at: Date | null;
+  lease_expires_at: Date | null;
+  unremovable_tags: string[];
+};
+
+function toRow(r: Selected): TrackingRow {
+  return {
+    repository: r.repository,
+    state: r.state,
+    priority: r.priority,
+    pendingGeneration: Number(r.pending_generation),
+    syncedGeneration: Number(r.synced_generation),
+    dispatchedGeneration: Number(r.dispatched_generation),
+    retryCount: r.retry_count,
+    retryAt: r.retry_at,
+    lastSyncFailure: r.last_sync_failure,
+    lastSyncedAt: r.last_synced_at,
+    leaseOwner: r.lease_owner,
+    leaseExpiresAt: r.lease_expires_at,
+    verificationChecksum: r.verification_checksum,
+    missingOnPrimary: r.missing_on_primary,
+    unremovableTags: r.unremovable_tags,
+  };
+}
+
+const COLUMNS = [
+  "repository",
+  "state",
+  "priority",
+  "pending_generation",
+  "synced_generation",
+  "dispatched_generation",
+  "retry_count",
+  "retry_at",
+  "last_sync_failure",
+  "last_synced_at",
+  "lease_owner",
+  "lease_expires_at",
+  "verification_checksum",
+  "missing_on_primary",
+  "unremovable_tags",
+] as const;
+
+/** One row, or `undefined`. */
+export async function getRow(db: TrackingDb, repository: string): Promise<TrackingRow | undefined> {
+  const r = await db.selectFrom("repository_sync").select(COLUMNS).where("repository", "=", repository).executeTakeFirst();
+  return r === undefined ? undefined : toRow(r);
+}
+
+/**
+ * Something happened to `repository` that a sync must cover (an event, a
+ * resync): bump its generation, make it pending (a failed row stops waiting
+ * for its retry time), raise its priority. Creates the row if needed.
+ */
+export async function requestSync(db: TrackingDb, repository: string, reason: TransferReason, at: Date = new Date()): Promise<void> {
+  const priority = DEFAULT_TRANSFER_PRIORITY[reason];
+  await sql`
+    insert into repository_sync (repository, priority, pending_generation, last_event_at)
+    values (${repository}, ${priority}, 1, ${reason === "event" ? at : null})
+    on conflict (repository) do update set
+      pending_generation = repository_sync.pending_generation + 1,
+      priority = least(repository_sync.priority, excluded.priority),
+      state = case when repository_sync.state = 'started' then 'started' else 'pending' end,
+      retry_at = null,
+      missing_on_primary = false,
+      last_event_at = coalesce(excluded.last_event_at, repository_sync.last_event_at),
+      updated_at = now()`.execute(db);
+}
+
+/**
+ * Backfill: rows for repositories of the primary catalog that are not
+ * tracked yet (pending, backfill priority), and `missing_on_primary` for
+ * tracked ones the catalog no longer lists (which are then synced once more,
+ * so the sync removes them here). Returns how many of each.
+ */
+export async function reconcileCatalog(db: Kysely<TrackingDatabase>, catalog: readonly string[]): Promise<{ added: number; missing: number }> {
+  return db.transaction().execute(async (trx) => {
+    let added = 0;
+    for (let i = 0; i < catalog.length; i += 1000) {
+      const slice = catalog.slice(i, i + 1000);
+      const inserted = await sql<{ repository: string }>`
+        insert into repository_sync (repository, priority)
+        select r, ${DEFAULT_TRANSFER_PRIORITY.backfill} from unnest(${sql.val(slice)}::text[]) as r
+        on conflict (repository) do nothing
+        returning repository`.execute(trx);
+      added += inserted.rows.length;
+    }
+    const missing = await sql<{ repository: string }>`
+      update repository_sync set
+        missing_on_primary = true,
+        pending_generation = pending_generation + 1,
+        state = case when state = 'started' then 'started' else 'pending' end,
+        retry_at = null,
+        updated_at = now()
+      where missing_on_primary = false
+        and not (repository = any(${sql.val(catalog)}::text[]))
+      returning repository`.execute(trx);
+    return { added, missing: missing.rows.length };
+  });
+}
+
+/** A dispatched job: the repository, the generation it covers, why. */
+export interface Dispatch {
+  readonly repository: string;
+  readonly generation: number;
+  readonly priority: number;
+  readonly reason: TransferReason;
+}
+
+function reasonOf(wasFailed: boolean, priority: number): TransferReason {
+  if (wasFailed) return "retry";
+  if (priority <= DEFAULT_TRANSFER_PRIORITY.resync) return "resync";
+  if (priority <= DEFAULT_TRANSFER_PRIORITY.event) return "event";
+  if (priority <= DEFAULT_TRANSFER_PRIORITY.retry) return "retry";
+  return "backfill";
+}
+
+/** Rows dispatched and not finished: what counts against `max_concurrent_syncs`. */
+export async function inFlight(db: TrackingDb): Promise<number> {
+  const r = await sql<{ n: string }>`
+    select count(*) as n from repository_sync
+    where state = 'started' or (state = 'pending' and dispatched_generation = pending_generation and dispatched_generation > synced_generation)`.execute(db);
+  return Number(r.rows[0]?.n ?? 0);
+}
+
+/**
+ * Picks up to `limit` rows that need a sync (pending with an undispatched
+ * generation, or failed with their retry time reached), most urgent first,
+ * and marks them dispatched in the same statement. Rows locked by another
+ * replica are skipped, so no generation is dispatched twice.
+ */
+export async function takeDispatchable(db: TrackingDb, limit: number, now: Date = new Date()): Promise<Dispatch[]> {
+  if (limit <= 0) return [];
+  const r = await sql<{ repository: string; pending_generation: string; priority: number; was_failed: boolean }>`
+    with picked as (
+      select repository, state = 'failed' as was_failed from repository_sync
+      where (state = 'pending' and dispatched_generation < pending_generation and (retry_at is null or retry_at <= ${now}))
+         or (state = 'failed' and retry_at <= ${now})
+      order by priority, updated_at
+      limit ${limit}
+      for update skip locked
+    )
+    update repository_sync s set
+      dispatched_generation = s.pending_generation,
+      state = 'pending',
+      updated_at = now()
+    from picked where s.repository = picked.repository
+    returning s.repository, s.pending_generation, s.priority, picked.was_failed`.execute(db);
+  return r.rows
+    .map((row) => ({
+      repository: row.repository,
+      generation: Number(row.pending_generation),
+      priority: row.priority,
+      reason: reasonOf(row.was_failed, row.priority),
+    }))
+    .sort((a, b) => a.priority - b.priority);
+}
+
+/** The outcome of {@link claim}. */
+export type Claim =
+  | { readonly kind: "claimed"; readonly generation: number; readonly missingOnPrimary: boolean }
+  /** Another worker holds a live lease: retry the job after it expires. */
+  | { readonly kind: "busy"; readonly leaseExpiresAt: Date | null }
+  /** A sync already covered this generation (a redelivered or duplicate job). */
+  | { readonly kind: "done" };
+
+/**
+ * Takes the repository's lease for `owner` unless another worker holds a
+ * live one. The sync then covers the row's current `pending_generation`
+ * (at least the job's).
+ */
+export async function claim(db: TrackingDb, repository: string, jobGeneration: number, owner: string, leaseMs: number): Promise<Claim> {
+  const r = await sql<{ pending_generation: string; missing_on_primary: boolean }>`
+    update repository_sync set
+      state = 'started',
+      lease_owner = ${owner},
+      lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000}),
+      started_at = now(),
+      updated_at = now()
+    where repository = ${repository}
+      and (state <> 'started' or lease_expires_at < now() or lease_owner = ${owner})
+      and synced_generation < ${jobGeneration}
+    returning pending_generation, missing_on_primary`.execute(db);
+  const row = r.rows[0];
+  if (row !== undefined) return { kind: "claimed", generation: Number(row.pending_generation), missingOnPrimary: row.missing_on_primary };
+  const current = await getRow(db, repository);
+  if (current === undefined || current.syncedGeneration >= jobGeneration) return { kind: "done" };
+  return { kind: "busy", leaseExpiresAt: current.leaseExpiresAt };
+}
+
+/** Extends a held lease; false when it was lost (expired and taken by someone else). */
+export async function renewLease(db: TrackingDb, repository: string, owner: string, leaseMs: number): Promise<boolean> {
+  const r = await sql`
+    update repository_sync set lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000}), updated_at = now()
+    where repository = ${repository} and state = 'started' and lease_owner = ${owner}`.execute(db);
+  return Number(r.numAffectedRows ?? 0) === 1;
+}
+
+/** What a successful sync reports. */
+export interface SyncSuccess {
+  readonly checksum: string;
+  readonly bytesCopied: number;
+  readonly blobsCopied: number;
+  readonly blobsMounted: number;
+  readonly durationMs: number;
+  readonly unremovableTags?: readonly string[];
+}
+
+/**
+ * Records a successful sync of `generation`: synced, or pending again when
+ * a newer generation arrived during the sync. Resets `retry_count`. False
+ * when the lease was lost meanwhile (the result is then not recorded).
+ */
+export async function complete(db: TrackingDb, repository: string, owner: string, generation: number, result: SyncSuccess): Promise<boolean> {
+  const r = await sql`
+    update repository_sync set
+      state = case when pending_generation > ${generation} then 'pending' else 'synced' end,
+      priority = case when pending_generation > ${generation} then priority else ${DEFAULT_TRANSFER_PRIORITY.backfill} end,
+      synced_generation = ${generation},
+      retry_count = 0,
+      retry_at = null,
+      last_sync_failure = null,
+      last_synced_at = now(),
+      verification_checksum = ${result.checksum},
+      verified_at = now(),
+      bytes_copied = bytes_copied + ${result.bytesCopied},
+      blobs_copied = blobs_copied + ${result.blobsCopied},
+      blobs_mounted = blobs_mounted + ${result.blobsMounted},
+      last_duration_ms = ${Math.round(result.durationMs)},
+      unremovable_tags = ${JSON.stringify(result.unremovableTags ?? [])}::jsonb,
+      lease_owner = null,
+      lease_expires_at = null,
+      updated_at = now()
+    where repository = ${repository} and state = 'started' and lease_owner = ${owner}`.execute(db);
+  return Number(r.numAffectedRows ?? 0) === 1;
+}
+
+/**
+ * Records a failed sync: `failed`, retry_count + 1, retry_at after the
+ * backoff, the message (naming the tag and cause). A newer generation that
+ * arrived meanwhile is kept and is dispatched at the retry time.
+ */
+export async function fail(db: TrackingDb, repository: string, owner: string, message: string, policy: BackoffPolicy = DEFAULT_BACKOFF): Promise<boolean> {
+  const row = await getRow(db, repository);
+  if (row === undefined || row.leaseOwner !== owner) return false;
+  const delay = retryDelayMs(row.retryCount + 1, policy);
+  const r = await sql`
+    update repository_sync set
+      state = 'failed',
+      retry_count = retry_count + 1,
+      retry_at = now() + make_interval(secs => ${delay / 1000}),
+      last_sync_failure = ${message.slice(0, 4000)},
+      dispatched_generation = least(dispatched_generation, synced_generation),
+      lease_owner = null,
+      lease_expires_at = null,
+      updated_at = now()
+    where repository = ${repository} and state = 'started' and lease_owner = ${owner}`.execute(db);
+  return Number(r.numAffectedRows ?? 0) === 1;
+}
+
+/**
+ * Rows whose worker died: a `started` row with an expired lease goes back to
+ * `pending` with its generation undispatched, so it is dispatched again.
+ * Returns the repositories released.
+ */
+export async function releaseExpiredLeases(db: TrackingDb): Promise<string[]> {
+  const r = await sql<{ repository: string }>`
+    update repository_sync set
+      state = 'pending',
+      dispatched_generation = synced_generation,
+      lease_owner = null,
+      lease_expires_at = null,
+      updated_at = now()
+    where state = 'started' and lease_expires_at < now()
+    returning repository`.execute(db);
+  return r.rows.map((x) => x.repository);
+}
+
+/** Counts per state, for status reports. */
+export async function countByState(db: TrackingDb): Promise<Record<RepositorySyncTable["state"], number>> {
+  const r = await db.selectFrom("repository_sync").select(["state", sql<string>`count(*)`.as("n")]).groupBy("state").execute();
+  const counts = { pending: 0, started: 0, synced: 0, failed: 0 };
+  for (const row of r) counts[row.state] = Number(row.n);
+  return counts;
+}
+
+/** Records that `repository` on the secondary holds `digests` (mount sources for later copies). */
+export async function recordBlobs(db: TrackingDb, repository: string, digests: readonly string[]): Promise<void> {
+  if (digests.length === 0) return;
+  const unique = [...new Set(digests)];
+  for (let i = 0; i < unique.length; i += 1000) {
+    await db
+      .insertInto("blob_location")
+      .values(unique.slice(i, i + 1000).map((digest) => ({ digest, repository })))
+      .onConflict((oc) => oc.columns(["digest", "repository"]).doUpdateSet({ seen_at: sql`now()` }))
+      .execute();
+  }
+}
+
+/** Other repositories of the secondary known to hold `digest`, most recently seen first. */
+export async function blobLocations(db: TrackingDb, digest: string, except: string, limit = 3): Promise<string[]> {
+  const r = await db.selectFrom("blob_location").select("repository").where("digest", "=", digest).where("repository", "<>", except).orderBy("seen_at", "desc").limit(limit).execute();
+  return r.map((x) => x.repository);
+}
+
+/** Forgets blob locations of a repository (it was deleted on the secondary). */
+export async function forgetRepositoryBlobs(db: TrackingDb, repository: string): Promise<void> {
+  await db.deleteFrom("blob_location").where("repository", "=", repository).execute();
+}
+
+/** Creates or updates the tracking tables (under an advisory lock; dispatcher and transfer both call it). */
+export async function migrateTracking(db: Kysely<TrackingDatabase>, logger?: Logger): Promise<string[]> {
+  return migrate(db, TRACKING_MIGRATIONS, {
+    lockId: TRACKING_MIGRATION_LOCK_ID,
+    migrationTableName: TRACKING_MIGRATION_TABLE,
+    migrationLockTableName: TRACKING_MIGRATION_LOCK_TABLE,
+    ...(logger === undefined ? {} : { logger }),
+  });
+}

@@ -1,0 +1,141 @@
+/** The tracking state machine on a real Postgres, with several "replicas" (pools) at once. */
+import { Kysely, PostgresDialect, sql } from "kysely";
+import pg from "pg";
+import { startPostgres } from "@georep/testing";
+import type { RunningPostgres } from "@georep/testing";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { claim, complete, countByState, fail, getRow, inFlight, migrateTracking, reconcileCatalog, recordBlobs, blobLocations, releaseExpiredLeases, renewLease, requestSync, takeDispatchable } from "../../src/index.js";
+import type { TrackingDatabase } from "../../src/index.js";
+
+let server: RunningPostgres;
+const dbs: Kysely<TrackingDatabase>[] = [];
+const open = () => {
+  const pool = new pg.Pool({ connectionString: server.url, max: 4 });
+  pool.on("error", () => undefined); // idle clients cut by the server's shutdown at the end
+  const db = new Kysely<TrackingDatabase>({ dialect: new PostgresDialect({ pool }) });
+  dbs.push(db);
+  return db;
+};
+let db: Kysely<TrackingDatabase>;
+
+const success = { checksum: "sha256:abc", bytesCopied: 10, blobsCopied: 2, blobsMounted: 1, durationMs: 5 };
+
+beforeAll(async () => {
+  server = await startPostgres();
+  db = open();
+  // two replicas migrating at once apply the migration once
+  const [a, b] = await Promise.all([migrateTracking(db), migrateTracking(open())]);
+  expect([...a, ...b]).toEqual(["0001_repository_sync"]);
+});
+
+afterAll(async () => {
+  await Promise.all(dbs.map((d) => d.destroy()));
+  await server?.stop();
+});
+
+beforeEach(async () => {
+  await sql`truncate repository_sync, blob_location`.execute(db);
+});
+
+describe("tracking rows", () => {
+  it("an event creates a pending row; more events bump the generation", async () => {
+    await requestSync(db, "team/app", "event");
+    expect(await getRow(db, "team/app")).toMatchObject({ state: "pending", pendingGeneration: 1, syncedGeneration: 0, priority: 2 });
+    await requestSync(db, "team/app", "event");
+    expect((await getRow(db, "team/app"))?.pendingGeneration).toBe(2);
+  });
+
+  it("dispatches each generation once, events before backfill, even with replicas racing", async () => {
+    await reconcileCatalog(db, ["bf/a", "bf/b", "bf/c"]);
+    await requestSync(db, "ev/x", "event");
+    const replicas = [open(), open(), open()];
+    const taken = (await Promise.all(replicas.map((r) => takeDispatchable(r, 10)))).flat();
+    expect(taken.map((d) => d.repository).sort()).toEqual(["bf/a", "bf/b", "bf/c", "ev/x"]);
+    const first = (await Promise.all(replicas.map((r) => takeDispatchable(r, 10)))).flat();
+    expect(first).toEqual([]);
+    expect(await inFlight(db)).toBe(4);
+    await sql`truncate repository_sync`.execute(db);
+    await reconcileCatalog(db, ["bf/a"]);
+    await requestSync(db, "ev/x", "event");
+    expect((await takeDispatchable(db, 1)).map((d) => [d.repository, d.reason])).toEqual([["ev/x", "event"]]);
+    expect((await takeDispatchable(db, 1)).map((d) => [d.repository, d.reason])).toEqual([["bf/a", "backfill"]]);
+  });
+
+  it("one sync at a time per repository; a redelivered job after success is done", async () => {
+    await requestSync(db, "team/app", "event");
+    const [job] = await takeDispatchable(db, 10);
+    expect(await claim(db, "team/app", job!.generation, "worker-1", 30_000)).toEqual({ kind: "claimed", generation: 1, missingOnPrimary: false });
+    expect((await claim(open(), "team/app", job!.generation, "worker-2", 30_000)).kind).toBe("busy");
+    expect(await renewLease(db, "team/app", "worker-1", 30_000)).toBe(true);
+    expect(await renewLease(db, "team/app", "worker-2", 30_000)).toBe(false);
+    expect(await complete(db, "team/app", "worker-1", 1, success)).toBe(true);
+    expect(await getRow(db, "team/app")).toMatchObject({ state: "synced", syncedGeneration: 1, retryCount: 0, verificationChecksum: "sha256:abc", leaseOwner: null });
+    expect(await claim(db, "team/app", job!.generation, "worker-2", 30_000)).toEqual({ kind: "done" });
+    expect(await takeDispatchable(db, 10)).toEqual([]);
+  });
+
+  it("an event during a sync is not lost: the row is pending again and dispatched again", async () => {
+    await requestSync(db, "team/app", "event");
+    const [job] = await takeDispatchable(db, 10);
+    const claimed = await claim(db, "team/app", job!.generation, "w", 30_000);
+    expect(claimed.kind).toBe("claimed");
+    await requestSync(db, "team/app", "event"); // arrives mid-sync
+    expect((await getRow(db, "team/app"))?.state).toBe("started");
+    expect(await takeDispatchable(db, 10)).toEqual([]); // not while it runs
+    await complete(db, "team/app", "w", 1, success);
+    expect(await getRow(db, "team/app")).toMatchObject({ state: "pending", syncedGeneration: 1, pendingGeneration: 2 });
+    expect((await takeDispatchable(db, 10)).map((d) => d.generation)).toEqual([2]);
+  });
+
+  it("failures back off with a growing retry_count that resets only on success", async () => {
+    await requestSync(db, "team/bad", "event");
+    let [job] = await takeDispatchable(db, 10);
+    await claim(db, "team/bad", job!.generation, "w", 30_000);
+    expect(await fail(db, "team/bad", "w", 'tag "v1": manifest unknown', { baseMs: 50, capMs: 100 })).toBe(true);
+    let row = await getRow(db, "team/bad");
+    expect(row).toMatchObject({ state: "failed", retryCount: 1, lastSyncFailure: 'tag "v1": manifest unknown' });
+    expect(await takeDispatchable(db, 10)).toEqual([]); // not before retry_at
+    await new Promise((r) => setTimeout(r, 150));
+    [job] = await takeDispatchable(db, 10);
+    expect(job).toMatchObject({ repository: "team/bad", reason: "retry" });
+    await claim(db, "team/bad", job!.generation, "w", 30_000);
+    await fail(db, "team/bad", "w", "again", { baseMs: 50, capMs: 100 });
+    expect((await getRow(db, "team/bad"))?.retryCount).toBe(2);
+    await new Promise((r) => setTimeout(r, 150));
+    [job] = await takeDispatchable(db, 10);
+    await claim(db, "team/bad", job!.generation, "w", 30_000);
+    await complete(db, "team/bad", "w", job!.generation, success);
+    row = await getRow(db, "team/bad");
+    expect(row).toMatchObject({ state: "synced", retryCount: 0, lastSyncFailure: null });
+  });
+
+  it("a dead worker's lease expires and the repository is dispatched again", async () => {
+    await requestSync(db, "team/app", "event");
+    const [job] = await takeDispatchable(db, 10);
+    await claim(db, "team/app", job!.generation, "dead-worker", 100);
+    expect(await releaseExpiredLeases(db)).toEqual([]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await releaseExpiredLeases(db)).toEqual(["team/app"]);
+    const [again] = await takeDispatchable(db, 10);
+    expect(again).toMatchObject({ repository: "team/app", generation: 1 });
+    expect((await claim(db, "team/app", again!.generation, "live-worker", 30_000)).kind).toBe("claimed");
+    expect(await complete(db, "team/app", "dead-worker", 1, success)).toBe(false); // the dead one cannot record
+  });
+
+  it("backfill adds what is new and marks what the primary lost", async () => {
+    expect(await reconcileCatalog(db, ["a/1", "a/2"])).toEqual({ added: 2, missing: 0 });
+    expect(await reconcileCatalog(db, ["a/1", "a/2", "a/3"])).toEqual({ added: 1, missing: 0 });
+    expect(await reconcileCatalog(db, ["a/1", "a/3"])).toEqual({ added: 0, missing: 1 });
+    expect(await getRow(db, "a/2")).toMatchObject({ missingOnPrimary: true, state: "pending" });
+    expect(await countByState(db)).toEqual({ pending: 3, started: 0, synced: 0, failed: 0 });
+    await requestSync(db, "a/2", "event"); // pushed again
+    expect((await getRow(db, "a/2"))?.missingOnPrimary).toBe(false);
+  });
+
+  it("remembers which repositories hold a blob", async () => {
+    await recordBlobs(db, "team/a", ["sha256:1", "sha256:2"]);
+    await recordBlobs(db, "team/b", ["sha256:1"]);
+    expect((await blobLocations(db, "sha256:1", "team/c")).sort()).toEqual(["team/a", "team/b"]);
+    expect(await blobLocations(db, "sha256:1", "team/a")).toEqual(["team/b"]);
+  });
+});
