@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# make demo: bring up the local two-site stack (idempotent) and say what runs.
-# Until the georep services exist this is the infrastructure of both sites.
+# make demo: bring up the local multi-site stack (idempotent), push a sample
+# image to the primary and show where it went; the stack stays up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 node packages/stack/dist/cli.js up
 echo
-node packages/stack/dist/cli.js status
+node packages/stack/dist/cli.js demo
 echo
-echo "Stop everything with: make down"
+echo "The stack keeps running (.georep/stack.json describes it). Stop everything with: make down"
