@@ -7,14 +7,15 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_SECONDARIES, readStack, stackFile, stackProcesses, startStack, stopStack } from "./stack.js";
 import type { StackDescription } from "./stack.js";
+import { runDemo } from "./demo.js";
 
-const USAGE = "usage: stack <up|down|status> [--dir <state dir>]   (SECONDARIES=N for up)";
+const USAGE = "usage: georep-stack <up|down|status|demo> [--dir <state dir>]   (SECONDARIES=N for up)";
 
 async function probe(url: string): Promise<string> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
     await res.body?.cancel();
-    return res.status < 500 ? "up" : `HTTP ${res.status}`;
+    return res.status < 500 && !(url.endsWith("/health/ready") && res.status !== 200) ? "up" : `HTTP ${res.status}`;
   } catch {
     return "DOWN";
   }
@@ -32,6 +33,12 @@ async function printStatus(stateDir: string, stack: StackDescription): Promise<b
     console.log(`  registry  ${site.registry}  [${registry}]  token auth: ${site.token_realm} (service ${site.registry_service}) [${token}]`);
     console.log(`  nats      ${site.nats}  domain ${site.nats_domain}  [${nats}]`);
     console.log(`  database  ${site.database}`);
+    for (const [label, url] of [["ingest", site.ingest], ["event-log", site.event_log], ["dispatcher", site.dispatcher], ["transfer", site.transfer], ["status", site.status]] as const) {
+      if (url === undefined) continue;
+      const state = await probe(`${url}/health/ready`);
+      healthy &&= state === "up";
+      console.log(`  ${label.padEnd(10)}${url}  [${state}]`);
+    }
   }
   const processes = await stackProcesses(stateDir);
   const down = processes.filter((p) => !p.running);
@@ -66,6 +73,14 @@ async function main(): Promise<number> {
         return 1;
       }
       return (await printStatus(stateDir, stack)) ? 0 : 1;
+    }
+    case "demo": {
+      const stack = await readStack(stateDir);
+      if (stack === undefined) {
+        console.error("[demo] the stack is not running (make up starts it)");
+        return 1;
+      }
+      return (await runDemo(stack, (line) => console.log(`[demo] ${line}`))) ? 0 : 1;
     }
     default:
       console.error(command === undefined ? USAGE : `unknown command "${command}"\n${USAGE}`);

@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import { generateKeyMaterial, hashPassword, writeKeyMaterial } from "@georep/jwt";
 import type { UsersFile } from "@georep/jwt";
 import { freePort, startNats, startPostgres, startRegistry, waitForLeafnodes } from "@georep/testing";
-import type { RunningNats, RunningPostgres, RunningRegistry } from "@georep/testing";
+import type { NotificationEndpoint, RunningNats, RunningPostgres, RunningRegistry } from "@georep/testing";
 import { groupAlive, startServerProcess, stopProcessGroup } from "@georep/testing/internal";
 
 export const PRIMARY_SITE = "primary";
@@ -47,7 +47,13 @@ export interface StackSite {
   /** The registry's token `service` (the `aud` its tokens must carry). */
   readonly registry_service: string;
   readonly status?: string;
+  /** Primary: where the registry's notifications go. */
   readonly ingest?: string;
+  /** Primary: the event-log service (health and metrics). */
+  readonly event_log?: string;
+  /** Secondary: the dispatcher and transfer services (health and metrics). */
+  readonly dispatcher?: string;
+  readonly transfer?: string;
 }
 
 /** The content of `.georep/stack.json`. */
@@ -88,6 +94,30 @@ export interface StackOptions {
 
 /** The token endpoint CLI of `@georep/jwt`, run as its own process per site. */
 const TOKEN_SERVER_CLI = fileURLToPath(import.meta.resolve("@georep/jwt/cli/token-server"));
+/** Entry points of the georep services, by name. */
+const SERVICE_MAIN = {
+  "event-log": fileURLToPath(import.meta.resolve("@georep/event-log/dist/main.js")),
+  ingest: fileURLToPath(import.meta.resolve("@georep/ingest/dist/main.js")),
+} as const;
+
+/** Starts one georep service as a persistent process on `port` and waits for its readiness. */
+async function startService(options: { site: string; service: keyof typeof SERVICE_MAIN; port: number; env: Record<string, string>; logsDir: string }) {
+  const url = `http://127.0.0.1:${options.port}`;
+  const server = await startServerProcess({
+    name: `${options.site}/${options.service}`,
+    command: process.execPath,
+    args: [SERVICE_MAIN[options.service]],
+    env: { ...process.env, ...options.env, HTTP_HOST: "127.0.0.1", HTTP_PORT: String(options.port), LOG_LEVEL: process.env.LOG_LEVEL ?? "info" },
+    logFile: join(options.logsDir, `${options.site}-${options.service}.log`),
+    persistent: true,
+    ready: async () => {
+      const res = await fetch(`${url}/health/ready`);
+      await res.body?.cancel();
+      return res.status === 200;
+    },
+  });
+  return { url, pid: server.pid };
+}
 
 const secret = (bytes = 18) => randomBytes(bytes).toString("base64url");
 
@@ -149,6 +179,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
 
   const credentials = { username: "georep", password: secret() };
   const leafAuth = { user: "leaf", password: secret() };
+  const notificationSecret = secret(24);
   try {
     say("generating the shared signing key and the token users file");
     const keys = await writeKeyMaterial(generateKeyMaterial({ algorithm: "ES256", commonName: "georep local stack" }), join(dataDir, "keys"));
@@ -199,15 +230,43 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
       await record();
       const tokenRealm = `http://127.0.0.1:${tokenPort}/token`;
 
+      const database = role === "primary" ? postgres.url : await postgres.createDatabase(`georep_${name.replaceAll("-", "_")}`);
+      const services: { status?: string; ingest?: string; event_log?: string } = {};
+      let notifications: NotificationEndpoint[] = [];
+      if (role === "primary") {
+        say(`starting ${name}: event-log, ingest`);
+        const common = { NATS_URL: nats.url, SITE_NAME: name, SITE_ROLE: role };
+        const eventLog = await startService({ site: name, service: "event-log", port: await freePort(), logsDir, env: { ...common, DATABASE_URL: database } });
+        records.push({ name: `${name}/event-log`, pid: eventLog.pid, signal: "SIGTERM" });
+        await record();
+        const ingest = await startService({ site: name, service: "ingest", port: await freePort(), logsDir, env: { ...common, INGEST_SECRET: notificationSecret } });
+        records.push({ name: `${name}/ingest`, pid: ingest.pid, signal: "SIGTERM" });
+        await record();
+        services.ingest = ingest.url;
+        services.event_log = eventLog.url;
+        notifications = [
+          {
+            name: "georep-ingest",
+            url: `${ingest.url}/api/v4/container_registry_event/events`,
+            headers: { Authorization: notificationSecret },
+            timeoutMs: 5000,
+            backoffMs: 1000,
+            // Pulls are most of the traffic and useless to replication; Distribution 2.8 applies
+            // ignore.actions only together with a non-empty ignore.mediatypes.
+            ignoredMediaTypes: ["application/octet-stream"],
+            ignoredActions: ["pull"],
+          },
+        ];
+      }
       const registry: RunningRegistry = await startRegistry({
         persistent: true,
         baseDir: dataDir,
         logFile: join(logsDir, `${name}-registry.log`),
         auth: { token: { realm: tokenRealm, service, issuer: TOKEN_ISSUER, rootCertBundle: keys.certificatePath } },
+        notifications,
       });
       records.push({ name: `${name}/registry`, pid: registry.pid, signal: "SIGTERM" });
       await record();
-      const database = role === "primary" ? postgres.url : await postgres.createDatabase(`georep_${name.replaceAll("-", "_")}`);
       sites.push({
         name,
         role,
@@ -219,6 +278,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         nats_monitor: nats.monitorUrl,
         ...(role === "primary" ? { leafnode: nats.leafnodeUrl! } : {}),
         database,
+        ...services,
       });
     }
     say("waiting for the secondaries' leafnodes");
@@ -228,7 +288,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
       sites,
       credentials,
       admin_token: secret(24),
-      notification_secret: secret(24),
+      notification_secret: notificationSecret,
       signing: { issuer: TOKEN_ISSUER, key_file: keys.keyPath, certificate_file: keys.certificatePath },
       data_dir: dataDir,
       logs_dir: logsDir,

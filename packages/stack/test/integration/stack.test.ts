@@ -7,10 +7,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
+import { createRegistryClient } from "@georep/registry-client";
 import { groupAlive } from "@georep/testing/internal";
 import type { StackDescription } from "../../src/index.js";
 
 const run = promisify(execFile);
+const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const cli = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
 
 async function stack(args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -68,8 +71,25 @@ describe("stack up / status / down", () => {
     const leafz = (await (await fetch(`${description.sites[0]!.nats_monitor}/leafz`)).json()) as { leafnodes: number };
     expect(leafz.leafnodes).toBe(2);
 
+    // the primary's registry notifies ingest; event-log turns the push into a geo event
+    const primary = description.sites[0]!;
+    expect(primary.ingest).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(primary.event_log).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(description.sites[1]!.ingest).toBeUndefined();
+    const client = createRegistryClient({ url: primary.registry, credentials: { type: "basic", ...description.credentials } });
+    const config = Buffer.from("{}");
+    await client.uploadBlob("demo/app", { digest: sha256(config), size: 2 }, config);
+    const raw = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: 2 }, layers: [] }));
+    await client.putManifest("demo/app", "v1", { raw, mediaType: "application/vnd.oci.image.manifest.v1+json" });
+    const geoEvents = async () => {
+      const jsz = (await (await fetch(`${primary.nats_monitor}/jsz?streams=1`)).json()) as { account_details?: { stream_detail?: { name: string; state: { messages: number } }[] }[] };
+      return jsz.account_details?.[0]?.stream_detail?.find((s) => s.name === "GEO_EVENTS")?.state.messages ?? 0;
+    };
+    for (let i = 0; i < 100 && (await geoEvents()) < 1; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await geoEvents()).toBe(1);
+
     const pids = (JSON.parse(await readFile(join(dir, "pids.json"), "utf8")) as { processes: { pid: number }[] }).processes.map((p) => p.pid);
-    expect(pids).toHaveLength(10); // postgres + 3 × (nats, token endpoint, registry)
+    expect(pids).toHaveLength(12); // postgres + 3 × (nats, token endpoint, registry) + event-log + ingest
 
     const again = await stack(["up", "--dir", dir], { SECONDARIES: "2" });
     expect(again.stdout).toContain("already running");
@@ -77,10 +97,10 @@ describe("stack up / status / down", () => {
 
     const status = await stack(["status", "--dir", dir]);
     expect(status.code, status.stdout).toBe(0);
-    expect(status.stdout).toContain("processes: 10/10 running");
+    expect(status.stdout).toContain("processes: 12/12 running");
 
     const down = await stack(["down", "--dir", dir]);
-    expect(down.stdout).toContain("stopped 10 process group(s)");
+    expect(down.stdout).toContain("stopped 12 process group(s)");
     expect(pids.filter(groupAlive)).toEqual([]);
     expect(existsSync(description.data_dir)).toBe(false);
     expect(existsSync(join(dir, "stack.json"))).toBe(false);
