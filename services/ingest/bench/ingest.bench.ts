@@ -3,7 +3,10 @@
  * durable acks (each answered 200 only after JetStream stored it), next to
  * the raw JetStream publish rate of the same server in the same run, with
  * the same number of requests in flight. ingest runs as its own process, as
- * deployed. BENCH_EVENTS (default 20000) and BENCH_CONCURRENCY (default 32).
+ * deployed. One line per concurrency in BENCH_CONCURRENCY (default "1,32"):
+ * 1 is one Distribution instance, whose notification queue sends one
+ * envelope at a time; 32 stands for many registry replicas at once.
+ * BENCH_EVENTS (default 20000) events per concurrency and path.
  */
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -15,7 +18,7 @@ import { freePort, startNats } from "@georep/testing";
 import { Pool } from "undici";
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 20_000);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? "1,32").split(",").map(Number);
 const SECRET = "Bearer bench-secret-0123456789";
 
 const envelope = (id: string) =>
@@ -55,7 +58,7 @@ const ingest = spawn(process.execPath, [fileURLToPath(new URL("../dist/main.js",
   env: { ...process.env, NATS_URL: nats.url, INGEST_SECRET: SECRET, HTTP_HOST: "127.0.0.1", HTTP_PORT: String(port), LOG_LEVEL: "warn" },
   stdio: ["ignore", "inherit", "inherit"],
 });
-const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY, pipelining: 1 });
+const pool = new Pool(`http://127.0.0.1:${port}`, { connections: Math.max(...CONCURRENCIES), pipelining: 1 });
 try {
   for (let i = 0; ; i++) {
     try {
@@ -77,21 +80,24 @@ try {
   const publish = async (id: string) => {
     await js.publish("georep.registry.events.push.bench/app", envelope(id), { msgID: id });
   };
-  // Warm both paths, then measure raw JetStream and ingest alternately.
-  await rate(500, CONCURRENCY, () => post(randomUUID()));
-  await rate(500, CONCURRENCY, () => publish(randomUUID()));
-  const raw: number[] = [];
-  const through: number[] = [];
-  for (let round = 0; round < 2; round++) {
-    raw.push(await rate(EVENTS / 2, CONCURRENCY, () => publish(randomUUID())));
-    through.push(await rate(EVENTS / 2, CONCURRENCY, () => post(randomUUID())));
-  }
-  const stored = (await jsm.streams.info(STREAM_NAMES.REGISTRY_EVENTS)).state.messages;
-  if (stored < 2 * EVENTS + 1000) throw new Error(`only ${stored} messages stored`);
-  const value = through.reduce((a, b) => a + b) / through.length;
-  const baseline = raw.reduce((a, b) => a + b) / raw.length;
   const round3 = (v: number) => Math.round(v * 1000) / 1000;
-  console.log(JSON.stringify({ bench: "ingest.notifications-per-second", value: Math.round(value), baseline: Math.round(baseline), ratio: round3(value / baseline), unit: "events/s", target: "ratio >= 0.5", events: EVENTS, concurrency: CONCURRENCY }));
+  for (const concurrency of CONCURRENCIES) {
+    // Warm both paths, then measure raw JetStream and ingest alternately.
+    await rate(500, concurrency, () => post(randomUUID()));
+    await rate(500, concurrency, () => publish(randomUUID()));
+    const before = (await jsm.streams.info(STREAM_NAMES.REGISTRY_EVENTS)).state.messages;
+    const raw: number[] = [];
+    const through: number[] = [];
+    for (let round = 0; round < 2; round++) {
+      raw.push(await rate(EVENTS / 2, concurrency, () => publish(randomUUID())));
+      through.push(await rate(EVENTS / 2, concurrency, () => post(randomUUID())));
+    }
+    const stored = (await jsm.streams.info(STREAM_NAMES.REGISTRY_EVENTS)).state.messages - before;
+    if (stored !== 2 * EVENTS) throw new Error(`${stored} messages stored, expected ${2 * EVENTS}`);
+    const value = through.reduce((a, b) => a + b) / through.length;
+    const baseline = raw.reduce((a, b) => a + b) / raw.length;
+    console.log(JSON.stringify({ bench: `ingest.notifications-per-second.concurrency-${concurrency}`, value: Math.round(value), baseline: Math.round(baseline), ratio: round3(value / baseline), unit: "events/s", target: "ratio >= 0.5", events: EVENTS, concurrency }));
+  }
 } finally {
   await pool.close();
   ingest.kill("SIGTERM");
