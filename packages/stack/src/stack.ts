@@ -26,6 +26,8 @@ import { groupAlive, startServerProcess, stopProcessGroup } from "@georep/testin
 export const PRIMARY_SITE = "primary";
 export const DEFAULT_SECONDARIES = 1;
 export const MAX_SECONDARIES = 8;
+/** Subjects that never cross the leafnode links (every secondary has its own work queue). */
+export const SITE_LOCAL_SUBJECTS = "georep.transfer.>";
 /** `iss` of the tokens the sites mint, and what every registry trusts. */
 export const TOKEN_ISSUER = "georep";
 
@@ -206,7 +208,9 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         persistent: true,
         baseDir: dataDir,
         logFile: join(logsDir, `${name}-nats.log`),
-        ...(role === "primary" ? { leafnodeListen: { auth: leafAuth } } : { leafnodeRemotes: [hub!.leafnodeUrl!] }),
+        // Each secondary's transfer jobs are its own: without the deny, a secondary's
+        // TRANSFER_JOBS stream would also store the jobs another secondary publishes.
+        ...(role === "primary" ? { leafnodeListen: { auth: leafAuth } } : { leafnodeRemotes: [hub!.leafnodeUrl!], leafnodeDeny: [SITE_LOCAL_SUBJECTS] }),
       });
       records.push({ name: `${name}/nats-server`, pid: nats.pid, signal: "SIGTERM" });
       await record();

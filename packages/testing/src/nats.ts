@@ -20,6 +20,8 @@ export interface NatsOptions {
   readonly leafnodeListen?: boolean | { readonly port?: number; readonly auth?: LeafnodeAuth };
   /** Connect as a leafnode to these hubs (`nats-leaf://user:pass@127.0.0.1:port`). */
   readonly leafnodeRemotes?: readonly string[];
+  /** Subjects this leaf neither sends to nor receives from its hubs (site-local traffic). */
+  readonly leafnodeDeny?: readonly string[];
   /** Client port; a free one by default. */
   readonly port?: number;
   /** Keep running after this process exits (the local stack). */
@@ -58,6 +60,7 @@ export function renderNatsConfig(options: {
   domain?: string | undefined;
   leafnodeListen?: { port: number; auth?: LeafnodeAuth | undefined } | undefined;
   leafnodeRemotes?: readonly string[] | undefined;
+  leafnodeDeny?: readonly string[] | undefined;
 }): string {
   const q = (s: string) => JSON.stringify(s);
   const lines = [
@@ -79,7 +82,9 @@ export function renderNatsConfig(options: {
     }
     if (remotes.length > 0) {
       lines.push(`  reconnect: 1`, `  remotes: [`);
-      for (const url of remotes) lines.push(`    { url: ${q(url)} }`);
+      const deny = options.leafnodeDeny ?? [];
+      const denied = deny.length === 0 ? "" : `, deny_imports: ${JSON.stringify(deny)}, deny_exports: ${JSON.stringify(deny)}`;
+      for (const url of remotes) lines.push(`    { url: ${q(url)}${denied} }`);
       lines.push(`  ]`);
     }
     lines.push(`}`);
@@ -104,7 +109,7 @@ export async function startNats(options: NatsOptions = {}): Promise<RunningNats>
   const logFile = options.logFile ?? join(dir, "nats.log");
   await writeFile(
     configFile,
-    renderNatsConfig({ name, port, monitorPort, storeDir: join(dir, "jetstream"), domain: options.domain, leafnodeListen, leafnodeRemotes: options.leafnodeRemotes }),
+    renderNatsConfig({ name, port, monitorPort, storeDir: join(dir, "jetstream"), domain: options.domain, leafnodeListen, leafnodeRemotes: options.leafnodeRemotes, leafnodeDeny: options.leafnodeDeny }),
   );
   const monitorUrl = `http://127.0.0.1:${monitorPort}`;
   const server = await startServerProcess({

@@ -53,6 +53,25 @@ describe("startNats: two JetStream domains joined by a leafnode", () => {
     expect(message?.subject).toBe("kit.events.push");
   });
 
+  it("subjects a leaf denies stay on its site (two leaves with the same work queue)", async () => {
+    const [a, b] = await Promise.all([
+      startNats({ domain: "site-a", leafnodeRemotes: [hub.leafnodeUrl!], leafnodeDeny: ["kit.jobs.>"] }),
+      startNats({ domain: "site-b", leafnodeRemotes: [hub.leafnodeUrl!], leafnodeDeny: ["kit.jobs.>"] }),
+    ]);
+    try {
+      await waitForLeafnodes(hub, 3);
+      const [na, nb] = await Promise.all([open(a), open(b)]);
+      for (const nc of [na, nb]) await (await jetstreamManager(nc)).streams.add({ name: "KIT_JOBS", subjects: ["kit.jobs.>"], retention: "workqueue" });
+      await new Promise((r) => setTimeout(r, 500)); // let subject interest propagate across the leafnodes
+      await jetstream(na).publish("kit.jobs.one", "for site a only");
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await (await jetstreamManager(na)).streams.info("KIT_JOBS")).state.messages).toBe(1);
+      expect((await (await jetstreamManager(nb)).streams.info("KIT_JOBS")).state.messages).toBe(0);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
   it("a leaf without the hub's credentials is refused", async () => {
     const intruder = await startNats({ domain: "intruder", leafnodeRemotes: [hub.leafnodeUrl!.replace("s3cret", "wrong")] });
     try {

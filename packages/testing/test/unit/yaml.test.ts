@@ -39,5 +39,7 @@ describe("server configs", () => {
     const leaf = renderNatsConfig({ name: "s", port: 1, monitorPort: 2, storeDir: "/js", leafnodeRemotes: ["nats-leaf://u:p@127.0.0.1:3"] });
     expect(leaf).toContain('{ url: "nats-leaf://u:p@127.0.0.1:3" }');
     expect(leaf).not.toContain("domain");
+    const denied = renderNatsConfig({ name: "s", port: 1, monitorPort: 2, storeDir: "/js", leafnodeRemotes: ["nats-leaf://h:3"], leafnodeDeny: ["georep.transfer.>"] });
+    expect(denied).toContain('{ url: "nats-leaf://h:3", deny_imports: ["georep.transfer.>"], deny_exports: ["georep.transfer.>"] }');
   });
 });
