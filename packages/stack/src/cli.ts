@@ -37,7 +37,7 @@ async function printStatus(stateDir: string, stack: StackDescription): Promise<b
       if (url === undefined) continue;
       const state = await probe(`${url}/health/ready`);
       healthy &&= state === "up";
-      console.log(`  ${label.padEnd(10)}${url}  [${state}]`);
+      console.log(`  ${label.padEnd(11)}${url}  [${state}]`);
     }
   }
   const processes = await stackProcesses(stateDir);

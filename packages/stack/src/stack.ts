@@ -16,12 +16,12 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
 import { generateKeyMaterial, hashPassword, writeKeyMaterial } from "@georep/jwt";
 import type { UsersFile } from "@georep/jwt";
 import { freePort, startNats, startPostgres, startRegistry, waitForLeafnodes } from "@georep/testing";
 import type { NotificationEndpoint, RunningNats, RunningPostgres, RunningRegistry } from "@georep/testing";
-import { groupAlive, startServerProcess, stopProcessGroup } from "@georep/testing/internal";
+import { groupAlive, registerDir, startServerProcess, stopProcessGroup } from "@georep/testing/internal";
 
 export const PRIMARY_SITE = "primary";
 export const DEFAULT_SECONDARIES = 1;
@@ -92,26 +92,40 @@ export interface StackOptions {
   readonly secondaries?: number;
   /** Progress lines (default: none). */
   readonly onProgress?: (line: string) => void;
+  /**
+   * Keep the servers running after this process exits (default true, what
+   * `make up` wants). Tests pass false: the testing kit's watchdog then ends
+   * everything if the test process dies.
+   */
+  readonly persistent?: boolean;
+  /** Extra environment for every georep service (e.g. a short backfill interval in tests). */
+  readonly serviceEnv?: Readonly<Record<string, string>>;
 }
 
+/** A file of a workspace package (createRequire: vitest does not provide import.meta.resolve). */
+const resolvePackage = (specifier: string): string => createRequire(import.meta.url).resolve(specifier);
+
 /** The token endpoint CLI of `@georep/jwt`, run as its own process per site. */
-const TOKEN_SERVER_CLI = fileURLToPath(import.meta.resolve("@georep/jwt/cli/token-server"));
+const TOKEN_SERVER_CLI = resolvePackage("@georep/jwt/cli/token-server");
 /** Entry points of the georep services, by name. */
 const SERVICE_MAIN = {
-  "event-log": fileURLToPath(import.meta.resolve("@georep/event-log/dist/main.js")),
-  ingest: fileURLToPath(import.meta.resolve("@georep/ingest/dist/main.js")),
+  "event-log": resolvePackage("@georep/event-log/dist/main.js"),
+  ingest: resolvePackage("@georep/ingest/dist/main.js"),
+  dispatcher: resolvePackage("@georep/dispatcher/dist/main.js"),
+  transfer: resolvePackage("@georep/transfer/dist/main.js"),
 } as const;
 
 /** Starts one georep service as a persistent process on `port` and waits for its readiness. */
-async function startService(options: { site: string; service: keyof typeof SERVICE_MAIN; port: number; env: Record<string, string>; logsDir: string }) {
+async function startService(options: { site: string; service: keyof typeof SERVICE_MAIN; port: number; env: Record<string, string>; logsDir: string; persistent: boolean }) {
   const url = `http://127.0.0.1:${options.port}`;
   const server = await startServerProcess({
     name: `${options.site}/${options.service}`,
     command: process.execPath,
-    args: [SERVICE_MAIN[options.service]],
+    // The copier keeps a small young generation so streamed chunks are freed promptly (see the copy benchmark).
+    args: [...(options.service === "transfer" ? ["--max-semi-space-size=1"] : []), SERVICE_MAIN[options.service]],
     env: { ...process.env, ...options.env, HTTP_HOST: "127.0.0.1", HTTP_PORT: String(options.port), LOG_LEVEL: process.env.LOG_LEVEL ?? "info" },
     logFile: join(options.logsDir, `${options.site}-${options.service}.log`),
-    persistent: true,
+    persistent: options.persistent,
     ready: async () => {
       const res = await fetch(`${url}/health/ready`);
       await res.body?.cancel();
@@ -157,6 +171,7 @@ export async function stackProcesses(stateDir: string): Promise<{ name: string; 
  */
 export async function startStack(options: StackOptions): Promise<{ stack: StackDescription; reused: boolean }> {
   const say = options.onProgress ?? (() => undefined);
+  const persistent = options.persistent ?? true;
   const secondaries = options.secondaries ?? DEFAULT_SECONDARIES;
   if (!Number.isInteger(secondaries) || secondaries < 1 || secondaries > MAX_SECONDARIES) {
     throw new Error(`SECONDARIES must be an integer from 1 to ${MAX_SECONDARIES}, got ${String(options.secondaries)}`);
@@ -175,6 +190,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
   // Data lives in a temp dir the postgres user can traverse (the checkout may not be).
   const dataDir = await mkdtemp(join(tmpdir(), "georep-stack-"));
   await chmod(dataDir, 0o755);
+  if (!persistent) registerDir(dataDir);
   const records: PidRecord[] = [];
   const record = async () => writeFile(pidsFile(options.stateDir), `${JSON.stringify({ processes: records, dirs: [dataDir] } satisfies PidsFile, null, 2)}\n`);
   await record();
@@ -192,7 +208,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
     await writeFile(usersFile, `${JSON.stringify(users, null, 2)}\n`, { mode: 0o600 });
 
     say("starting PostgreSQL");
-    const postgres: RunningPostgres = await startPostgres({ persistent: true, baseDir: dataDir, logFile: join(logsDir, "postgres.log"), database: "georep_primary", existingUrl: undefined });
+    const postgres: RunningPostgres = await startPostgres({ persistent, baseDir: dataDir, logFile: join(logsDir, "postgres.log"), database: "georep_primary", existingUrl: undefined });
     records.push({ name: "postgres", pid: postgres.pid!, signal: "SIGINT" });
     await record();
 
@@ -205,7 +221,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
       const nats: RunningNats = await startNats({
         name: `georep-${name}`,
         domain: name,
-        persistent: true,
+        persistent,
         baseDir: dataDir,
         logFile: join(logsDir, `${name}-nats.log`),
         // Each secondary's transfer jobs are its own: without the deny, a secondary's
@@ -223,7 +239,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         command: process.execPath,
         args: [TOKEN_SERVER_CLI, "--key", keys.keyPath, "--cert", keys.certificatePath, "--users", usersFile, "--service", service, "--issuer", TOKEN_ISSUER, "--port", String(tokenPort)],
         logFile: join(logsDir, `${name}-token.log`),
-        persistent: true,
+        persistent,
         ready: async () => {
           const res = await fetch(`http://127.0.0.1:${tokenPort}/token`);
           await res.body?.cancel();
@@ -235,15 +251,15 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
       const tokenRealm = `http://127.0.0.1:${tokenPort}/token`;
 
       const database = role === "primary" ? postgres.url : await postgres.createDatabase(`georep_${name.replaceAll("-", "_")}`);
-      const services: { status?: string; ingest?: string; event_log?: string } = {};
+      const services: { status?: string; ingest?: string; event_log?: string; dispatcher?: string; transfer?: string } = {};
       let notifications: NotificationEndpoint[] = [];
       if (role === "primary") {
         say(`starting ${name}: event-log, ingest`);
         const common = { NATS_URL: nats.url, SITE_NAME: name, SITE_ROLE: role };
-        const eventLog = await startService({ site: name, service: "event-log", port: await freePort(), logsDir, env: { ...common, DATABASE_URL: database } });
+        const eventLog = await startService({ site: name, service: "event-log", port: await freePort(), logsDir, persistent, env: { ...common, DATABASE_URL: database, ...options.serviceEnv } });
         records.push({ name: `${name}/event-log`, pid: eventLog.pid, signal: "SIGTERM" });
         await record();
-        const ingest = await startService({ site: name, service: "ingest", port: await freePort(), logsDir, env: { ...common, INGEST_SECRET: notificationSecret } });
+        const ingest = await startService({ site: name, service: "ingest", port: await freePort(), logsDir, persistent, env: { ...common, INGEST_SECRET: notificationSecret, ...options.serviceEnv } });
         records.push({ name: `${name}/ingest`, pid: ingest.pid, signal: "SIGTERM" });
         await record();
         services.ingest = ingest.url;
@@ -263,7 +279,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         ];
       }
       const registry: RunningRegistry = await startRegistry({
-        persistent: true,
+        persistent,
         baseDir: dataDir,
         logFile: join(logsDir, `${name}-registry.log`),
         auth: { token: { realm: tokenRealm, service, issuer: TOKEN_ISSUER, rootCertBundle: keys.certificatePath } },
@@ -271,6 +287,30 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
       });
       records.push({ name: `${name}/registry`, pid: registry.pid, signal: "SIGTERM" });
       await record();
+      if (role === "secondary") {
+        say(`starting ${name}: dispatcher, transfer`);
+        const primarySite = sites[0]!;
+        const common = {
+          NATS_URL: nats.url,
+          DATABASE_URL: database,
+          SITE_NAME: name,
+          SITE_ROLE: role,
+          PRIMARY_JS_DOMAIN: PRIMARY_SITE,
+          PRIMARY_REGISTRY_URL: primarySite.registry,
+          // Tokens minted locally with the key the sites share: pull-only on the primary.
+          REGISTRY_TOKEN_KEY_FILE: keys.keyPath,
+          REGISTRY_TOKEN_CERT_FILE: keys.certificatePath,
+          REGISTRY_TOKEN_ISSUER: TOKEN_ISSUER,
+        };
+        const dispatcher = await startService({ site: name, service: "dispatcher", port: await freePort(), logsDir, persistent, env: { ...common, DISPATCHER_BACKFILL_INTERVAL_MS: "60000", ...options.serviceEnv } });
+        records.push({ name: `${name}/dispatcher`, pid: dispatcher.pid, signal: "SIGTERM" });
+        await record();
+        const transfer = await startService({ site: name, service: "transfer", port: await freePort(), logsDir, persistent, env: { ...common, SECONDARY_REGISTRY_URL: registry.url, ...options.serviceEnv } });
+        records.push({ name: `${name}/transfer`, pid: transfer.pid, signal: "SIGTERM" });
+        await record();
+        services.dispatcher = dispatcher.url;
+        services.transfer = transfer.url;
+      }
       sites.push({
         name,
         role,

@@ -89,7 +89,7 @@ describe("stack up / status / down", () => {
     expect(await geoEvents()).toBe(1);
 
     const pids = (JSON.parse(await readFile(join(dir, "pids.json"), "utf8")) as { processes: { pid: number }[] }).processes.map((p) => p.pid);
-    expect(pids).toHaveLength(12); // postgres + 3 × (nats, token endpoint, registry) + event-log + ingest
+    expect(pids).toHaveLength(16); // postgres + 3 × (nats, token endpoint, registry) + event-log + ingest + 2 × (dispatcher, transfer)
 
     const again = await stack(["up", "--dir", dir], { SECONDARIES: "2" });
     expect(again.stdout).toContain("already running");
@@ -97,10 +97,10 @@ describe("stack up / status / down", () => {
 
     const status = await stack(["status", "--dir", dir]);
     expect(status.code, status.stdout).toBe(0);
-    expect(status.stdout).toContain("processes: 12/12 running");
+    expect(status.stdout).toContain("processes: 16/16 running");
 
     const down = await stack(["down", "--dir", dir]);
-    expect(down.stdout).toContain("stopped 12 process group(s)");
+    expect(down.stdout).toContain("stopped 16 process group(s)");
     expect(pids.filter(groupAlive)).toEqual([]);
     expect(existsSync(description.data_dir)).toBe(false);
     expect(existsSync(join(dir, "stack.json"))).toBe(false);

@@ -1,0 +1,570 @@
+/**
+ * One sync of one repository (DESIGN.md, "One sync of one repository"):
+ * make the secondary serve exactly the primary's tags, complete, and prove it.
+ *
+ * 1. List every tag on both sides and resolve each to its digest (HEAD with
+ *    the full `Accept`, done by the registry client).
+ * 2. For each tag that is missing or points elsewhere, copy the manifest tree
+ *    depth first: blobs (HEAD-skip, mount from a sibling repository known to
+ *    hold them, else a streamed upload verified against its digest), then
+ *    child manifests by digest, then the manifest by digest, its referrers,
+ *    and the tag last. One failing tag does not stop the others, but fails
+ *    the sync with every failing tag named.
+ * 3. Remove the tags the primary no longer has; delete a manifest digest only
+ *    when no primary tag points at it (Distribution 2.8 cannot untag: a tag
+ *    sharing its digest with a kept tag is reported as unremovable).
+ * 4. Verify: the checksum of the sorted `tag digest` lines is equal on both
+ *    sides, and every tagged manifest on the secondary hashes to its digest.
+ */
+import { createHash } from "node:crypto";
+import {
+  AuthError,
+  InvalidManifestError,
+  OCI_ERROR_CODES,
+  RegistryHttpError,
+  copyBlob,
+  isManifestMediaType,
+  manifestChildren,
+  repositoryScope,
+} from "@georep/registry-client";
+import type { CopyBlobAction, Descriptor, Manifest, Referrers, RegistryClient } from "@georep/registry-client";
+import { blobLocations, forgetRepositoryBlobs, recordBlobs } from "@georep/tracking";
+import type { TrackingDb } from "@georep/tracking";
+import { TRANSFER_ERROR_CODES, TagsFailedError, TransferError, describeError } from "./errors.js";
+import type { TagFailure } from "./errors.js";
+import { createLimiter, mapLimited, settleAll } from "./limit.js";
+
+/** Tags copied at once within one repository (blobs are limited separately). */
+export const DEFAULT_TAG_CONCURRENCY = 4;
+/** Tags resolved (HEAD) at once on each side. */
+export const DEFAULT_RESOLVE_CONCURRENCY = 16;
+/** Copy-and-verify rounds before giving up on a primary that keeps changing during the sync. */
+export const DEFAULT_MAX_PASSES = 3;
+/** Blob locations tried as mount sources per blob. */
+export const MOUNT_CANDIDATES = 3;
+
+/** How a sync behaves. */
+export interface SyncOptions {
+  /** Blobs copied at once, across every tag of the repository. */
+  readonly blobConcurrency: number;
+  /** Upload PATCH size in bytes; default one request per blob. */
+  readonly chunkSize?: number | undefined;
+  /** Remove from the secondary what the primary no longer has (tags, manifests, the whole repository). */
+  readonly deleteMissing: boolean;
+  /** Default {@link DEFAULT_TAG_CONCURRENCY}. */
+  readonly tagConcurrency?: number | undefined;
+  /** Default {@link DEFAULT_MAX_PASSES}. */
+  readonly maxPasses?: number | undefined;
+}
+
+/** What a sync reports while it works (for logs and heartbeats). */
+export type SyncProgress =
+  | { readonly type: "blob"; readonly digest: string; readonly action: CopyBlobAction; readonly bytes: number }
+  | { readonly type: "manifest"; readonly digest: string; readonly mediaType: string }
+  | { readonly type: "tag"; readonly tag: string; readonly digest: string }
+  | { readonly type: "delete"; readonly tag?: string; readonly digest?: string }
+  | { readonly type: "repair"; readonly digest: string; readonly tags: readonly string[] };
+
+/** Everything {@link syncRepository} needs. */
+export interface SyncParams {
+  /** The primary registry (only read). */
+  readonly primary: RegistryClient;
+  /** The secondary registry (written). */
+  readonly secondary: RegistryClient;
+  readonly repository: string;
+  /** The tracking database: which secondary repositories hold which blob (mount sources). */
+  readonly db: TrackingDb;
+  readonly options: SyncOptions;
+  readonly onProgress?: (event: SyncProgress) => void;
+  /** Stops the sync between operations (a lost lease, shutdown); it then rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+}
+
+/** The outcome of a successful sync. */
+export interface SyncResult {
+  readonly repository: string;
+  readonly tags: {
+    /** Tags set on the secondary (missing or pointing elsewhere before). */
+    readonly copied: readonly string[];
+    /** Tags already right. */
+    readonly unchanged: readonly string[];
+    /** Tags removed from the secondary. */
+    readonly deleted: readonly string[];
+    /** Tags the primary no longer has that the secondary could not remove (they share a digest with a kept tag and the registry cannot untag). */
+    readonly unremovable: readonly string[];
+  };
+  /** Manifests pushed to the secondary (by digest). */
+  readonly manifests: number;
+  /** Manifest digests deleted from the secondary. */
+  readonly deletedManifests: number;
+  readonly blobs: { readonly copied: number; readonly skipped: number; readonly mounted: number };
+  /** Bytes uploaded to the secondary. */
+  readonly bytes: number;
+  /** `sha256:` of the sorted `<tag> <digest>\n` lines, equal on both sides (see {@link tagListChecksum}). */
+  readonly checksum: string;
+  /** The primary does not know the repository: it was removed from the secondary. */
+  readonly removed: boolean;
+  readonly durationMs: number;
+}
+
+/**
+ * The verification checksum of a tag list: `sha256:` of the lines
+ * `<tag> <digest>\n` sorted (tags are ASCII, so this is byte order).
+ */
+export function tagListChecksum(tags: ReadonlyMap<string, string>): string {
+  const lines = [...tags].map(([tag, digest]) => `${tag} ${digest}\n`).sort();
+  return `sha256:${createHash("sha256").update(lines.join("")).digest("hex")}`;
+}
+
+type TagMap = Map<string, string>;
+
+function isNameUnknown(error: unknown): error is RegistryHttpError {
+  return error instanceof RegistryHttpError && !(error instanceof AuthError) && (error.ociCode === OCI_ERROR_CODES.NAME_UNKNOWN || error.status === 404);
+}
+
+/** Tags present on one side but not the other, or pointing elsewhere: for error messages. */
+function differences(expected: ReadonlyMap<string, string>, actual: ReadonlyMap<string, string>): string[] {
+  const out: string[] = [];
+  for (const [tag, digest] of expected) {
+    const got = actual.get(tag);
+    if (got === undefined) out.push(`"${tag}" missing`);
+    else if (got !== digest) out.push(`"${tag}" is ${got}, expected ${digest}`);
+  }
+  for (const tag of actual.keys()) if (!expected.has(tag)) out.push(`"${tag}" unexpected`);
+  return out;
+}
+
+/**
+ * Syncs one repository from the primary to the secondary and verifies it.
+ *
+ * @returns counts, the tags copied, kept, removed and unremovable, and the checksum.
+ * @throws {TransferError} `TRANSFER_ERR_PRIMARY` when the primary cannot be read (nothing is removed then),
+ *   {@link TagsFailedError} naming every failing tag and its cause, `TRANSFER_ERR_VERIFICATION` when the
+ *   secondary does not end up serving the primary's tags with intact manifests.
+ */
+export async function syncRepository(params: SyncParams): Promise<SyncResult> {
+  const { primary, secondary, repository, db, options, signal } = params;
+  const started = performance.now();
+  const progress = params.onProgress ?? (() => undefined);
+  const from = { client: primary, repository };
+  const to = { client: secondary, repository };
+  const blobLimiter = createLimiter(options.blobConcurrency);
+  const tagConcurrency = options.tagConcurrency ?? DEFAULT_TAG_CONCURRENCY;
+  const checkAborted = () => signal?.throwIfAborted();
+
+  const counts = { copied: 0, skipped: 0, mounted: 0, bytes: 0, manifests: 0, deletedManifests: 0 };
+  const copiedTags = new Set<string>();
+  const deletedTags = new Set<string>();
+  const unremovable = new Set<string>();
+  /** Blobs known to be in the secondary repository, not yet recorded in tracking. */
+  const storedBlobs = new Set<string>();
+
+  // Memos shared by every tag (and pass) of this sync: each blob and manifest is handled once.
+  const blobCopies = new Map<string, Promise<void>>();
+  const manifestCopies = new Map<string, Promise<void>>();
+  const primaryManifests = new Map<string, Promise<Manifest>>();
+  const referrerCopies = new Map<string, Promise<void>>();
+  /** Whether the primary has the OCI 1.1 referrers API; found out on first use. */
+  let referrersApi: boolean | undefined;
+  /** The first referrers request, while it runs: the others wait for it to learn whether the API exists. */
+  let referrersProbe: Promise<void> | undefined;
+  /** Whether the secondary can delete a tag alone (OCI 1.1 / Distribution 3); found out on first use. */
+  let tagDeletion: boolean | undefined;
+
+  const fetchPrimary = (digest: string): Promise<Manifest> => {
+    let pending = primaryManifests.get(digest);
+    if (pending === undefined) {
+      pending = primary.getManifest(repository, digest);
+      primaryManifests.set(digest, pending);
+      // A failed fetch is not cached beyond this sync's memo of the failure itself.
+      pending.catch(() => undefined);
+    }
+    return pending;
+  };
+
+  async function listPrimary(): Promise<TagMap | undefined> {
+    let tags: string[];
+    try {
+      tags = await primary.listTags(repository);
+    } catch (error) {
+      if (isNameUnknown(error)) {
+        if (error.ociCode === OCI_ERROR_CODES.NAME_UNKNOWN) return undefined;
+        // A bare 404 could be a wrong URL rather than an unknown repository: only a registry that
+        // answers /v2/ is believed.
+        try {
+          await primary.ping();
+        } catch (pingError) {
+          throw new TransferError(TRANSFER_ERROR_CODES.primary, repository, `cannot list tags on the primary: ${describeError(error)} (and /v2/ fails: ${describeError(pingError)})`, { cause: error });
+        }
+        return undefined;
+      }
+      throw new TransferError(TRANSFER_ERROR_CODES.primary, repository, `cannot list tags on the primary: ${describeError(error)}`, { cause: error });
+    }
+    try {
+      return await resolve(primary, tags);
+    } catch (error) {
+      throw new TransferError(TRANSFER_ERROR_CODES.primary, repository, `cannot resolve tags on the primary: ${describeError(error)}`, { cause: error });
+    }
+  }
+
+  async function listSecondary(): Promise<TagMap> {
+    let tags: string[];
+    try {
+      tags = await secondary.listTags(repository);
+    } catch (error) {
+      if (isNameUnknown(error)) return new Map();
+      throw new TransferError(TRANSFER_ERROR_CODES.secondary, repository, `cannot list tags on the secondary: ${describeError(error)}`, { cause: error });
+    }
+    try {
+      return await resolve(secondary, tags);
+    } catch (error) {
+      throw new TransferError(TRANSFER_ERROR_CODES.secondary, repository, `cannot resolve tags on the secondary: ${describeError(error)}`, { cause: error });
+    }
+  }
+
+  /** Tag → digest; a tag that vanished between the listing and the HEAD is left out. */
+  async function resolve(client: RegistryClient, tags: readonly string[]): Promise<TagMap> {
+    const digests = await mapLimited(tags, DEFAULT_RESOLVE_CONCURRENCY, async (tag) => {
+      checkAborted();
+      return (await client.headManifest(repository, tag))?.digest;
+    });
+    const map: TagMap = new Map();
+    tags.forEach((tag, i) => {
+      const digest = digests[i];
+      if (digest !== undefined) map.set(tag, digest);
+    });
+    return map;
+  }
+
+  function copyBlobOnce(descriptor: Descriptor): Promise<void> {
+    let pending = blobCopies.get(descriptor.digest);
+    if (pending === undefined) {
+      pending = blobLimiter.run(async () => {
+        checkAborted();
+        // Foreign (non-distributable) layers live at their `urls`; copy them only when the primary has them.
+        if (descriptor.urls !== undefined && descriptor.urls.length > 0 && (await primary.headBlob(repository, descriptor.digest)) === undefined) return;
+        const mountFrom = await blobLocations(db, descriptor.digest, repository, MOUNT_CANDIDATES);
+        const result = await copyBlob(from, to, descriptor, {
+          mountFrom,
+          ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
+        });
+        if (result.action === "uploaded") counts.copied++;
+        else counts[result.action]++;
+        counts.bytes += result.bytes;
+        storedBlobs.add(descriptor.digest);
+        progress({ type: "blob", digest: descriptor.digest, action: result.action, bytes: result.bytes });
+      });
+      blobCopies.set(descriptor.digest, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * Makes the manifest `digest` (and everything under it) present on the
+   * secondary. A manifest the secondary already has is complete: registries
+   * refuse a manifest whose blobs or children are missing, and we push
+   * children first.
+   */
+  function ensureManifest(digest: string): Promise<void> {
+    let pending = manifestCopies.get(digest);
+    if (pending === undefined) {
+      pending = (async () => {
+        checkAborted();
+        if ((await secondary.headManifest(repository, digest)) !== undefined) return;
+        const manifest = await fetchPrimary(digest);
+        // The subject is someone else's image (and need not exist first); referrers are copied after their subject.
+        const children = manifestChildren(manifest).filter((c) => c.role !== "subject");
+        const blobs = [...new Map(children.filter((c) => c.kind === "blob").map((c) => [c.descriptor.digest, c.descriptor])).values()];
+        const manifests = [...new Set(children.filter((c) => c.kind === "manifest").map((c) => c.descriptor.digest))];
+        await settleAll([...blobs.map(copyBlobOnce), ...manifests.map(ensureManifest)]);
+        checkAborted();
+        const pushed = await secondary.putManifest(repository, digest, manifest);
+        if (pushed !== digest) {
+          throw new TransferError(TRANSFER_ERROR_CODES.secondary, repository, `the secondary stored manifest ${digest} as ${pushed}`);
+        }
+        counts.manifests++;
+        progress({ type: "manifest", digest, mediaType: manifest.mediaType });
+        await copyReferrers(digest);
+      })();
+      manifestCopies.set(digest, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * Copies the referrers of `digest` when the primary has the referrers API.
+   * Without it, referrers live in `sha256-<hex>` fallback tags, which are
+   * ordinary tags and copied as such.
+   */
+  function copyReferrers(digest: string): Promise<void> {
+    if (referrersApi === false) return Promise.resolve();
+    let pending = referrerCopies.get(digest);
+    if (pending === undefined) {
+      if (referrersApi === undefined && referrersProbe !== undefined) {
+        const probe = referrersProbe;
+        return probe
+          .catch(() => {
+            // The probe failed (and fails its own tag); the next caller probes again.
+            if (referrersProbe === probe) referrersProbe = undefined;
+          })
+          .then(() => copyReferrers(digest));
+      }
+      pending = (async () => {
+        checkAborted();
+        let found: Referrers;
+        try {
+          found = await primary.referrers(repository, digest);
+        } catch (error) {
+          // The client fell back to a `sha256-<hex>` tag that is not an index: no API, and the tag is copied as it is.
+          if (error instanceof InvalidManifestError) {
+            referrersApi = false;
+            return;
+          }
+          throw error;
+        }
+        if (found.via !== "api") {
+          referrersApi = false;
+          return;
+        }
+        referrersApi = true;
+        const referrers = found.descriptors.filter((d) => isManifestMediaType(d.mediaType)).map((d) => d.digest);
+        await settleAll([...new Set(referrers)].map(ensureManifest));
+      })();
+      referrerCopies.set(digest, pending);
+      if (referrersApi === undefined) referrersProbe = pending;
+    }
+    return pending;
+  }
+
+  /** Copies one tag: its tree, its referrers, then the tag itself. */
+  async function copyTag(tag: string, digest: string): Promise<void> {
+    await ensureManifest(digest);
+    await copyReferrers(digest);
+    checkAborted();
+    const pushed = await secondary.putManifest(repository, tag, await fetchPrimary(digest));
+    if (pushed !== digest) throw new TransferError(TRANSFER_ERROR_CODES.secondary, repository, `the secondary stored tag "${tag}" as ${pushed}, expected ${digest}`);
+    copiedTags.add(tag);
+    progress({ type: "tag", tag, digest });
+  }
+
+  /** DELETE /manifests/<tag>: "deleted", "absent" (already gone) or "unsupported" (the registry only deletes digests). */
+  async function deleteTag(tag: string): Promise<"deleted" | "absent" | "unsupported"> {
+    try {
+      const res = await secondary.transport.send({
+        method: "DELETE",
+        url: `/v2/${repository}/manifests/${tag}`,
+        scopes: [repositoryScope(repository, ["delete"])],
+        accept: [202],
+        repository,
+      });
+      await res.body.dump();
+      return "deleted";
+    } catch (error) {
+      // Distribution 2.8 answers 400 DIGEST_INVALID; others 404, 405 or UNSUPPORTED. Credentials problems are real failures.
+      if (!(error instanceof RegistryHttpError) || error instanceof AuthError || error.status < 400 || error.status >= 500) throw error;
+      if (error.status === 404 && (await secondary.headManifest(repository, tag)) === undefined) return "absent";
+      return "unsupported";
+    }
+  }
+
+  async function deleteDigest(digest: string): Promise<void> {
+    const deleted = await secondary.deleteManifest(repository, digest);
+    manifestCopies.delete(digest);
+    if (deleted) counts.deletedManifests++;
+    progress({ type: "delete", digest });
+  }
+
+  /**
+   * Removes the tags the primary no longer has. A digest is deleted only
+   * when no primary tag points at it, nor any secondary tag the primary still
+   * has (one that failed to move keeps its old content rather than none).
+   */
+  async function removeTags(primaryTags: TagMap, secondaryTags: TagMap, failures: TagFailure[]): Promise<void> {
+    const protectedDigests = new Set(primaryTags.values());
+    for (const [tag, digest] of secondaryTags) if (primaryTags.has(tag)) protectedDigests.add(digest);
+    const deletedDigests = new Set<string>();
+    for (const tag of [...secondaryTags.keys()].filter((t) => !primaryTags.has(t)).sort()) {
+      const digest = secondaryTags.get(tag)!;
+      try {
+        checkAborted();
+        if (tagDeletion !== false) {
+          const outcome = await deleteTag(tag);
+          if (outcome !== "unsupported") {
+            if (outcome === "deleted") tagDeletion = true;
+            deletedTags.add(tag);
+            progress({ type: "delete", tag });
+            continue;
+          }
+          tagDeletion = false;
+        }
+        if (protectedDigests.has(digest)) {
+          unremovable.add(tag);
+          continue;
+        }
+        if (!deletedDigests.has(digest)) {
+          await deleteDigest(digest);
+          deletedDigests.add(digest);
+        }
+        deletedTags.add(tag);
+        progress({ type: "delete", tag, digest });
+      } catch (error) {
+        failures.push({ tag, error: new TransferError(TRANSFER_ERROR_CODES.secondary, repository, `cannot remove it from the secondary: ${describeError(error)}`, { cause: error }) });
+      }
+    }
+  }
+
+  /** The primary does not know the repository: delete every manifest of it here, children too. */
+  async function removeRepository(secondaryTags: TagMap): Promise<void> {
+    const roots = [...new Set(secondaryTags.values())];
+    const children = new Set<string>();
+    for (const digest of roots) {
+      try {
+        const manifest = await secondary.getManifest(repository, digest);
+        for (const child of manifestChildren(manifest)) if (child.kind === "manifest" && child.role === "child") children.add(child.descriptor.digest);
+      } catch {
+        // A manifest we cannot read is still deleted; its children are left to garbage collection.
+      }
+    }
+    const failures: TagFailure[] = [];
+    for (const digest of [...roots, ...[...children].filter((d) => !roots.includes(d))]) {
+      checkAborted();
+      try {
+        await deleteDigest(digest);
+      } catch (error) {
+        const tags = [...secondaryTags].filter(([, d]) => d === digest).map(([t]) => t);
+        failures.push({ tag: tags.join(", ") || digest, error });
+      }
+    }
+    if (failures.length > 0) throw new TagsFailedError(repository, failures, secondaryTags.size);
+    for (const tag of secondaryTags.keys()) deletedTags.add(tag);
+    await forgetRepositoryBlobs(db, repository);
+  }
+
+  async function flushBlobLocations(): Promise<void> {
+    if (storedBlobs.size === 0) return;
+    const digests = [...storedBlobs];
+    storedBlobs.clear();
+    await recordBlobs(db, repository, digests);
+  }
+
+  /**
+   * Re-lists both sides. "ok": equal (tags the secondary cannot remove left
+   * out), with the digests whose manifest on the secondary does not hash to
+   * its digest; "changed": the secondary matches what was synced but the
+   * primary moved on meanwhile.
+   */
+  async function verify(synced: TagMap): Promise<{ kind: "ok"; checksum: string; corrupt: Map<string, string> } | { kind: "changed" }> {
+    const [primaryNow, secondaryAll] = await Promise.all([listPrimary(), listSecondary()]);
+    const secondaryNow = new Map([...secondaryAll].filter(([tag]) => !unremovable.has(tag)));
+    const sideChecksum = tagListChecksum(secondaryNow);
+    if (primaryNow === undefined || tagListChecksum(primaryNow) !== sideChecksum) {
+      if (tagListChecksum(synced) === sideChecksum) return { kind: "changed" };
+      throw new TransferError(
+        TRANSFER_ERROR_CODES.verification,
+        repository,
+        `the secondary's tags differ from the primary's after the copy: ${differences(primaryNow ?? new Map(), secondaryNow).join("; ")}`,
+      );
+    }
+    // HEAD answers with the digest the registry filed the manifest under; only the bytes prove it.
+    const corrupt = new Map<string, string>();
+    await mapLimited([...new Set(secondaryNow.values())], DEFAULT_RESOLVE_CONCURRENCY, async (digest) => {
+      checkAborted();
+      try {
+        const manifest = await secondary.getManifest(repository, digest);
+        if (manifest.kind === "image") for (const child of manifestChildren(manifest)) if (child.kind === "blob" && child.role !== "subject") storedBlobs.add(child.descriptor.digest);
+      } catch (error) {
+        if (!(error instanceof InvalidManifestError)) throw error;
+        corrupt.set(digest, describeError(error));
+      }
+    });
+    return { kind: "ok", checksum: sideChecksum, corrupt };
+  }
+
+  function result(checksum: string, removed: boolean): SyncResult {
+    return {
+      repository,
+      tags: {
+        copied: [...copiedTags].sort(),
+        unchanged: [],
+        deleted: [...deletedTags].sort(),
+        unremovable: [...unremovable].sort(),
+      },
+      manifests: counts.manifests,
+      deletedManifests: counts.deletedManifests,
+      blobs: { copied: counts.copied, skipped: counts.skipped, mounted: counts.mounted },
+      bytes: counts.bytes,
+      checksum,
+      removed,
+      durationMs: performance.now() - started,
+    };
+  }
+
+  const maxPasses = Math.max(1, options.maxPasses ?? DEFAULT_MAX_PASSES);
+  let repaired = false;
+  try {
+    for (let pass = 1; pass <= maxPasses; pass++) {
+      checkAborted();
+      const primaryTags = await listPrimary();
+      const secondaryTags = await listSecondary();
+      if (primaryTags === undefined) {
+        if (options.deleteMissing) await removeRepository(secondaryTags);
+        const remaining = await listSecondary();
+        if (options.deleteMissing && remaining.size > 0) {
+          throw new TransferError(TRANSFER_ERROR_CODES.verification, repository, `still has tags on the secondary after its removal: ${[...remaining.keys()].join(", ")}`);
+        }
+        await flushBlobLocations();
+        return result(options.deleteMissing ? tagListChecksum(new Map()) : tagListChecksum(secondaryTags), options.deleteMissing);
+      }
+
+      const failures: TagFailure[] = [];
+      const tags = [...primaryTags.keys()].sort();
+      await mapLimited(tags, tagConcurrency, async (tag) => {
+        const digest = primaryTags.get(tag)!;
+        try {
+          if (secondaryTags.get(tag) === digest) await copyReferrers(digest);
+          else await copyTag(tag, digest);
+        } catch (error) {
+          if (signal?.aborted === true) throw error;
+          failures.push({ tag, error });
+        }
+      });
+      if (options.deleteMissing) await removeTags(primaryTags, secondaryTags, failures);
+      if (failures.length > 0) {
+        failures.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+        throw new TagsFailedError(repository, failures, primaryTags.size + [...secondaryTags.keys()].filter((t) => !primaryTags.has(t)).length);
+      }
+
+      let verified = await verify(primaryTags);
+      if (verified.kind === "ok" && verified.corrupt.size > 0 && !repaired) {
+        // A re-push of stored content does not rewrite it: delete, then copy again, once.
+        repaired = true;
+        for (const digest of verified.corrupt.keys()) {
+          const affected = tags.filter((t) => primaryTags.get(t) === digest);
+          progress({ type: "repair", digest, tags: affected });
+          await deleteDigest(digest);
+          for (const tag of affected) await copyTag(tag, digest);
+        }
+        verified = await verify(primaryTags);
+      }
+      if (verified.kind === "changed") continue;
+      if (verified.corrupt.size > 0) {
+        const detail = [...verified.corrupt]
+          .map(([digest, why]) => `tag(s) ${tags.filter((t) => primaryTags.get(t) === digest).map((t) => `"${t}"`).join(", ")} (${digest}): ${why}`)
+          .join("; ");
+        throw new TransferError(
+          TRANSFER_ERROR_CODES.verification,
+          repository,
+          `the secondary serves corrupt manifests even after deleting and re-pushing them (the registry keeps stored content until garbage collection): ${detail}`,
+        );
+      }
+      await flushBlobLocations();
+      const final = result(verified.checksum, false);
+      return { ...final, tags: { ...final.tags, unchanged: tags.filter((t) => !copiedTags.has(t)) } };
+    }
+    throw new TransferError(TRANSFER_ERROR_CODES.verification, repository, `the primary kept changing during ${maxPasses} copy passes; will retry`);
+  } finally {
+    // What reached the secondary is a mount source for later copies even when the sync failed
+    // (best effort here: the failure being reported matters more).
+    await flushBlobLocations().catch(() => undefined);
+  }
+}

@@ -1,0 +1,140 @@
+/** The TRANSFER_JOBS worker (buildTransfer) on real nats-server, Postgres and registries. */
+import { randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectNats } from "@georep/runtime";
+import { STREAM_NAMES } from "@georep/schema";
+import { createRegistryClient } from "@georep/registry-client";
+import type { RegistryClient } from "@georep/registry-client";
+import { claim, getRow, migrateTracking } from "@georep/tracking";
+import type { TrackingDatabase } from "@georep/tracking";
+import { startNats, startPostgres, startRegistry } from "@georep/testing";
+import type { RunningNats, RunningPostgres, RunningRegistry } from "@georep/testing";
+import { buildTransfer } from "../../src/app.js";
+import type { Transfer, TransferOptions } from "../../src/app.js";
+import { CONSUMER_NAME } from "../../src/worker.js";
+import { checksumOf, image, push, tagMap } from "../content.js";
+import { createJobsStream, dispatch, logger, publishJob, testOptions, waitUntil } from "../helpers.js";
+
+let nats: RunningNats;
+let postgres: RunningPostgres;
+let primaryRegistry: RunningRegistry;
+let secondaryRegistry: RunningRegistry;
+let nc: NatsConnection;
+let db: Kysely<TrackingDatabase>;
+let primary: RegistryClient;
+let secondary: RegistryClient;
+let transfer: Transfer;
+let options: TransferOptions;
+
+beforeAll(async () => {
+  [nats, postgres, primaryRegistry, secondaryRegistry] = await Promise.all([startNats({ domain: "secondary" }), startPostgres(), startRegistry(), startRegistry()]);
+  nc = await connectNats({ servers: nats.url, name: "transfer-test", logger });
+  const pool = new pg.Pool({ connectionString: postgres.url, max: 6 });
+  pool.on("error", () => undefined);
+  db = new Kysely<TrackingDatabase>({ dialect: new PostgresDialect({ pool }) });
+  await migrateTracking(db);
+  primary = createRegistryClient({ url: primaryRegistry.url });
+  secondary = createRegistryClient({ url: secondaryRegistry.url });
+});
+
+afterAll(async () => {
+  await transfer?.stop();
+  await transfer?.http.close();
+  await nc?.close();
+  await db?.destroy();
+  await Promise.all([nats?.stop(), postgres?.stop(), primaryRegistry?.stop(), secondaryRegistry?.stop()]);
+});
+
+async function consumerIdle(): Promise<boolean> {
+  const info = await (await jetstreamManager(nc)).consumers.info(STREAM_NAMES.TRANSFER_JOBS, CONSUMER_NAME);
+  return info.num_pending === 0 && info.num_ack_pending === 0;
+}
+
+describe("transfer worker", () => {
+  it("is not ready until the TRANSFER_JOBS stream exists, then consumes", async () => {
+    options = testOptions({ workerId: "worker-a" });
+    transfer = buildTransfer({ nc, db, primary, secondary, logger, options });
+    const starting = transfer.start();
+    await waitUntil("the worker to wait for the stream", () => transfer.worker.state === "waiting");
+    const notReady = await transfer.http.inject({ method: "GET", url: "/health/ready" });
+    expect(notReady.statusCode).toBe(503);
+    expect(notReady.json<{ failing: string[] }>().failing).toEqual(["consumer"]);
+
+    await createJobsStream(nc);
+    await starting;
+    expect(transfer.worker.state).toBe("running");
+    expect((await transfer.http.inject({ method: "GET", url: "/health/ready" })).statusCode).toBe(200);
+  });
+
+  it("syncs a dispatched repository: the tracking row ends synced with the verified checksum, and the job is acked", async () => {
+    const repo = "worker/app";
+    const img = image({ layerCount: 2 });
+    await push(primary, repo, img, ["v1", "latest"]);
+    const generation = await dispatch(nc, db, repo);
+
+    await waitUntil("the row to be synced", async () => (await getRow(db, repo))?.state === "synced");
+    const row = await getRow(db, repo);
+    expect(row).toMatchObject({ syncedGeneration: generation, retryCount: 0, leaseOwner: null, lastSyncFailure: null });
+    expect(row?.verificationChecksum).toBe(checksumOf(await tagMap(primary, repo)));
+    expect(await tagMap(secondary, repo)).toEqual(await tagMap(primary, repo));
+    await waitUntil("the job to be acked", consumerIdle);
+
+    expect(transfer.metrics.get("syncs", "synced")).toBe(1);
+    expect(transfer.metrics.get("blobs", "copied")).toBe(3);
+    const text = (await transfer.http.inject({ method: "GET", url: "/metrics" })).body;
+    expect(text).toContain('georep_transfer_syncs_total{outcome="synced"} 1');
+    expect(text).toContain(`georep_transfer_bytes_copied_total ${img.blobs.reduce((n, b) => n + b.size, 0)}`);
+    expect(text).toMatch(/georep_transfer_sync_duration_seconds_count 1\n/);
+  });
+
+  it("records a failed sync (the tag named, retry scheduled) and acks the job", async () => {
+    const repo = "worker/broken";
+    const img = image({ layerCount: 1 });
+    await push(primary, repo, img, ["bad"]);
+    const layer = img.blobs[1]!;
+    const hex = layer.digest.slice("sha256:".length);
+    await writeFile(join(primaryRegistry.storageDir, "docker/registry/v2/blobs/sha256", hex.slice(0, 2), hex, "data"), randomBytes(layer.size));
+    await dispatch(nc, db, repo);
+
+    await waitUntil("the row to be failed", async () => (await getRow(db, repo))?.state === "failed");
+    const row = await getRow(db, repo);
+    expect(row?.lastSyncFailure).toContain(`tag "bad"`);
+    expect(row?.lastSyncFailure).toContain("digest mismatch");
+    expect(row?.retryCount).toBe(1);
+    // Backoff base 60 s with equal jitter: at least 30 s away.
+    expect(row!.retryAt!.getTime() - Date.now()).toBeGreaterThan(25_000);
+    expect(row?.leaseOwner).toBeNull();
+    await waitUntil("the job to be acked", consumerIdle);
+    expect(transfer.metrics.get("syncs", "failed")).toBe(1);
+    expect(await secondary.headManifest(repo, img.digest)).toBeUndefined();
+  });
+
+  it("a job for a repository another worker holds comes back after the lease expires, then syncs", async () => {
+    const repo = "worker/busy";
+    const img = image({ layerCount: 1 });
+    await push(primary, repo, img, ["v1"]);
+    // Another worker took the lease first (and then died).
+    await dispatch(nc, db, repo, async (generation) => {
+      expect((await claim(db, repo, generation, "ghost", 1_500)).kind).toBe("claimed");
+    });
+
+    await waitUntil("the worker to find it busy", () => transfer.metrics.get("jobs", "busy") >= 1);
+    expect((await getRow(db, repo))?.leaseOwner).toBe("ghost");
+    await waitUntil("the row to be synced", async () => (await getRow(db, repo))?.state === "synced", 15_000);
+    expect((await tagMap(secondary, repo)).get("v1")).toBe(img.digest);
+  });
+
+  it("a redelivered job for a generation already synced is acked without a sync", async () => {
+    const before = transfer.metrics.get("syncs", "synced");
+    const row = await getRow(db, "worker/app");
+    await publishJob(nc, "worker/app", row!.syncedGeneration);
+    await waitUntil("the duplicate to be acked", async () => transfer.metrics.get("jobs", "done") >= 1 && (await consumerIdle()));
+    expect(transfer.metrics.get("syncs", "synced")).toBe(before);
+  });
+});
