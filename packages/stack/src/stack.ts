@@ -305,7 +305,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         const dispatcher = await startService({ site: name, service: "dispatcher", port: await freePort(), logsDir, persistent, env: { ...common, DISPATCHER_BACKFILL_INTERVAL_MS: "60000", ...options.serviceEnv } });
         records.push({ name: `${name}/dispatcher`, pid: dispatcher.pid, signal: "SIGTERM" });
         await record();
-        const transfer = await startService({ site: name, service: "transfer", port: await freePort(), logsDir, persistent, env: { ...common, SECONDARY_REGISTRY_URL: registry.url, ...options.serviceEnv } });
+        const transfer = await startService({ site: name, service: "transfer", port: await freePort(), logsDir, persistent, env: { ...common, SECONDARY_REGISTRY_URL: registry.url, TRANSFER_CONCURRENCY: "4", ...options.serviceEnv } });
         records.push({ name: `${name}/transfer`, pid: transfer.pid, signal: "SIGTERM" });
         await record();
         services.dispatcher = dispatcher.url;

@@ -19,5 +19,6 @@ export {
   blobLocations,
   forgetRepositoryBlobs,
   migrateTracking,
+  requestStaleSyncs,
 } from "./tracking.js";
 export type { BackoffPolicy, TrackingRow, TrackingDb, Dispatch, Claim, SyncSuccess } from "./tracking.js";

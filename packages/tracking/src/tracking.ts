@@ -394,3 +394,23 @@ export async function migrateTracking(db: Kysely<TrackingDatabase>, logger?: Log
     ...(logger === undefined ? {} : { logger }),
   });
 }
+
+/**
+ * Known repositories not verified for `olderThanMs` get a new generation at
+ * backfill priority, so a change whose notification was lost is found by a
+ * full sync (list, compare, read back) within that time. Rows that are
+ * pending, started or failed are left alone: they will sync anyway.
+ * Returns how many were requested.
+ */
+export async function requestStaleSyncs(db: TrackingDb, olderThanMs: number): Promise<number> {
+  const r = await sql<{ repository: string }>`
+    update repository_sync set
+      pending_generation = pending_generation + 1,
+      state = 'pending',
+      priority = ${DEFAULT_TRANSFER_PRIORITY.backfill},
+      updated_at = now()
+    where state = 'synced'
+      and (last_synced_at is null or last_synced_at < now() - make_interval(secs => ${olderThanMs / 1000}))
+    returning repository`.execute(db);
+  return r.rows.length;
+}

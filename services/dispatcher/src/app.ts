@@ -15,7 +15,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { sql } from "kysely";
 import type { Kysely } from "kysely";
 import { REPOSITORY_PATTERN, STREAM_NAMES, TransferJob, ValidationError, encodeJson, resyncSubject, transferJobSubject } from "@georep/schema";
-import { countByState, reconcileCatalog, releaseExpiredLeases } from "@georep/tracking";
+import { countByState, reconcileCatalog, releaseExpiredLeases, requestStaleSyncs } from "@georep/tracking";
 import type { Dispatch, TrackingDatabase } from "@georep/tracking";
 import type { RegistryClient } from "@georep/registry-client";
 import { createHealth, createHttpErrorHandler, healthPlugin, notFoundHandler } from "@georep/runtime";
@@ -59,6 +59,11 @@ export interface DispatcherOptions {
   readonly eventDispatchDelayMs: number;
   /** Period of the catalog walk after the one at start; 0 walks at start only. */
   readonly backfillIntervalMs: number;
+  /**
+   * Each backfill also re-syncs known repositories not verified for this
+   * long (0: never), so a change whose notification was lost is found.
+   */
+  readonly reverifyAfterMs?: number;
   /** Entries per catalog page. */
   readonly catalogPageSize: number;
   /** Period of the lease and lost-job sweeper. */
@@ -347,11 +352,12 @@ export function buildDispatcher(deps: DispatcherDeps): Dispatcher {
       // stop() does not wait for a slow catalog walk; what it found is then left to the next start.
       if (state === "stopping" || state === "stopped") return { outcome: "error", error: new Error("dispatcher stopped during the catalog walk") };
       const { added, missing } = await reconcileCatalog(db, valid);
+      const stale = (options.reverifyAfterMs ?? 0) > 0 ? await requestStaleSyncs(db, options.reverifyAfterMs!) : 0;
       metrics.inc("backfillRuns", { label: "ok" });
       metrics.inc("backfillAdded", { by: added });
       metrics.inc("backfillMissing", { by: missing });
-      logger.info({ repositories: valid.length, added, missing, durationMs: Date.now() - t0 }, "backfill done");
-      if (added + missing > 0) requestDispatch(0);
+      logger.info({ repositories: valid.length, added, missing, stale, durationMs: Date.now() - t0 }, "backfill done");
+      if (added + missing + stale > 0) requestDispatch(0);
       return { outcome: "ok", repositories: valid.length, added, missing, invalid };
     } catch (error) {
       metrics.inc("backfillRuns", { label: "error" });

@@ -26,6 +26,8 @@ export const DISPATCHER_CONFIG_DEFAULTS = {
   DISPATCHER_EVENT_DISPATCH_DELAY_MS: 25,
   /** 10 minutes between walks of the primary's catalog (0: only at start-up). */
   DISPATCHER_BACKFILL_INTERVAL_MS: 600_000,
+  /** Known repositories not verified for this long are re-synced by the next backfill (0: never). */
+  DISPATCHER_REVERIFY_AFTER_MS: 3_600_000,
   /** Entries asked for per catalog page (Distribution refuses more than 1000). */
   DISPATCHER_CATALOG_PAGE_SIZE: 1000,
   /** How often expired leases are released and lost jobs looked for. */
@@ -68,6 +70,7 @@ export const DispatcherSettings = Type.Object({
   DISPATCHER_TICK_MS: Type.Integer({ minimum: 10, default: D.DISPATCHER_TICK_MS }),
   DISPATCHER_EVENT_DISPATCH_DELAY_MS: Type.Integer({ minimum: 0, default: D.DISPATCHER_EVENT_DISPATCH_DELAY_MS }),
   DISPATCHER_BACKFILL_INTERVAL_MS: Type.Integer({ minimum: 0, default: D.DISPATCHER_BACKFILL_INTERVAL_MS }),
+  DISPATCHER_REVERIFY_AFTER_MS: Type.Integer({ minimum: 0, default: D.DISPATCHER_REVERIFY_AFTER_MS }),
   DISPATCHER_CATALOG_PAGE_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: D.DISPATCHER_CATALOG_PAGE_SIZE }),
   DISPATCHER_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 10, default: D.DISPATCHER_SWEEP_INTERVAL_MS }),
   DISPATCHER_LOST_JOB_AFTER_MS: Type.Integer({ minimum: 1_000, default: D.DISPATCHER_LOST_JOB_AFTER_MS }),
@@ -134,6 +137,7 @@ export function dispatcherOptions(config: Readonly<DispatcherConfig>): Dispatche
     tickMs: config.DISPATCHER_TICK_MS,
     eventDispatchDelayMs: config.DISPATCHER_EVENT_DISPATCH_DELAY_MS,
     backfillIntervalMs: config.DISPATCHER_BACKFILL_INTERVAL_MS,
+    reverifyAfterMs: config.DISPATCHER_REVERIFY_AFTER_MS,
     catalogPageSize: config.DISPATCHER_CATALOG_PAGE_SIZE,
     sweepIntervalMs: config.DISPATCHER_SWEEP_INTERVAL_MS,
     lostJobAfterMs: config.DISPATCHER_LOST_JOB_AFTER_MS,

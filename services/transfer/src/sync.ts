@@ -55,6 +55,14 @@ export interface SyncOptions {
   readonly tagConcurrency?: number | undefined;
   /** Default {@link DEFAULT_MAX_PASSES}. */
   readonly maxPasses?: number | undefined;
+  /**
+   * Which manifests verification reads back byte for byte from the
+   * secondary: "all" (default; backfill, retries, resyncs) or "copied", only
+   * those this sync pushed or tagged (event-driven syncs: the rest was read
+   * back by an earlier sync, and the next full one reads it again). Tags and
+   * their digests are compared on both sides either way.
+   */
+  readonly verifyContent?: "all" | "copied" | undefined;
 }
 
 /** What a sync reports while it works (for logs and heartbeats). */
@@ -154,6 +162,8 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
 
   const counts = { copied: 0, skipped: 0, mounted: 0, bytes: 0, manifests: 0, deletedManifests: 0 };
   const copiedTags = new Set<string>();
+  /** Manifests this sync pushed or tagged (what "copied" verification reads back). */
+  const touchedDigests = new Set<string>();
   const deletedTags = new Set<string>();
   const unremovable = new Set<string>();
   /** Blobs known to be in the secondary repository, not yet recorded in tracking. */
@@ -283,6 +293,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
           throw new TransferError(TRANSFER_ERROR_CODES.secondary, repository, `the secondary stored manifest ${digest} as ${pushed}`);
         }
         counts.manifests++;
+        touchedDigests.add(digest);
         progress({ type: "manifest", digest, mediaType: manifest.mediaType });
         await copyReferrers(digest);
       })();
@@ -344,6 +355,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     const pushed = await secondary.putManifest(repository, tag, await fetchPrimary(digest));
     if (pushed !== digest) throw new TransferError(TRANSFER_ERROR_CODES.secondary, repository, `the secondary stored tag "${tag}" as ${pushed}, expected ${digest}`);
     copiedTags.add(tag);
+    touchedDigests.add(digest);
     progress({ type: "tag", tag, digest });
   }
 
@@ -467,7 +479,8 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     }
     // HEAD answers with the digest the registry filed the manifest under; only the bytes prove it.
     const corrupt = new Map<string, string>();
-    await mapLimited([...new Set(secondaryNow.values())], DEFAULT_RESOLVE_CONCURRENCY, async (digest) => {
+    const toRead = [...new Set(secondaryNow.values())].filter((d) => options.verifyContent !== "copied" || touchedDigests.has(d));
+    await mapLimited(toRead, DEFAULT_RESOLVE_CONCURRENCY, async (digest) => {
       checkAborted();
       try {
         const manifest = await secondary.getManifest(repository, digest);

@@ -204,7 +204,8 @@ export function createWorker(deps: WorkerDeps): Worker {
         secondary: deps.secondary,
         repository,
         db,
-        options: options.sync,
+        // Event syncs read back only what they pushed; every other sync reads back everything.
+        options: { ...options.sync, verifyContent: job.reason === "event" ? "copied" : "all" },
         signal: controller.signal,
         onProgress: (event) => log.debug({ progress: event }, "sync progress"),
       });

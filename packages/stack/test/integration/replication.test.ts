@@ -27,7 +27,7 @@ let secondaries: RegistryClient[];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "georep-e2e-"));
-  ({ stack } = await startStack({ stateDir: dir, secondaries: 2, persistent: false, serviceEnv: { DISPATCHER_BACKFILL_INTERVAL_MS: "3000", LOG_LEVEL: "info" } }));
+  ({ stack } = await startStack({ stateDir: dir, secondaries: 2, persistent: false, serviceEnv: { DISPATCHER_BACKFILL_INTERVAL_MS: "3000", DISPATCHER_REVERIFY_AFTER_MS: "2000", LOG_LEVEL: "info" } }));
   const credentials = { type: "basic" as const, ...stack.credentials };
   primary = createRegistryClient({ url: stack.sites[0]!.registry, credentials });
   secondaries = stack.sites.slice(1).map((s) => createRegistryClient({ url: s.registry, credentials }));
@@ -163,10 +163,14 @@ describe("replication on the local stack (primary + 2 secondaries)", () => {
 
   it("notifications that never arrive are repaired by the next backfill", async () => {
     const ingestPid = (JSON.parse(await readFile(join(dir, "pids.json"), "utf8")) as { processes: { name: string; pid: number }[] }).processes.find((p) => p.name === "primary/ingest")!.pid;
+    await pushImage("e2e/known", { tag: "v1" });
+    await converged("e2e/known");
     await stopProcessGroup(ingestPid, "SIGKILL", 1000); // the registry's notifications now go nowhere
-    await pushImage("e2e/unnotified", { tag: "v1" });
+    await pushImage("e2e/unnotified", { tag: "v1" }); // a new repository: found by the catalog walk
+    const moved = await pushImage("e2e/known", { tag: "v1" }); // a known one: found by re-verification
     const tags = await converged("e2e/unnotified", 60_000);
     expect(Object.keys(tags)).toEqual(["v1"]);
     await assertComplete("e2e/unnotified", tags);
+    expect((await converged("e2e/known", 60_000)).v1).toBe(moved.digest);
   });
 });

@@ -4,7 +4,7 @@ import pg from "pg";
 import { startPostgres } from "@georep/testing";
 import type { RunningPostgres } from "@georep/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { claim, complete, countByState, fail, getRow, inFlight, migrateTracking, reconcileCatalog, recordBlobs, blobLocations, releaseExpiredLeases, renewLease, requestSync, takeDispatchable } from "../../src/index.js";
+import { claim, complete, requestStaleSyncs, countByState, fail, getRow, inFlight, migrateTracking, reconcileCatalog, recordBlobs, blobLocations, releaseExpiredLeases, renewLease, requestSync, takeDispatchable } from "../../src/index.js";
 import type { TrackingDatabase } from "../../src/index.js";
 
 let server: RunningPostgres;
@@ -130,6 +130,20 @@ describe("tracking rows", () => {
     expect(await countByState(db)).toEqual({ pending: 3, started: 0, synced: 0, failed: 0 });
     await requestSync(db, "a/2", "event"); // pushed again
     expect((await getRow(db, "a/2"))?.missingOnPrimary).toBe(false);
+  });
+
+  it("re-syncs repositories not verified for a while (a lost notification is found)", async () => {
+    await requestSync(db, "old/one", "event");
+    await requestSync(db, "fresh/one", "event");
+    for (const d of await takeDispatchable(db, 10)) {
+      await claim(db, d.repository, d.generation, "w", 30_000);
+      await complete(db, d.repository, "w", d.generation, success);
+    }
+    await sql`update repository_sync set last_synced_at = now() - interval '2 hours' where repository = 'old/one'`.execute(db);
+    expect(await requestStaleSyncs(db, 3_600_000)).toBe(1);
+    expect(await getRow(db, "old/one")).toMatchObject({ state: "pending", pendingGeneration: 2, syncedGeneration: 1 });
+    expect((await getRow(db, "fresh/one"))?.state).toBe("synced");
+    expect((await takeDispatchable(db, 10)).map((d) => [d.repository, d.reason])).toEqual([["old/one", "backfill"]]);
   });
 
   it("remembers which repositories hold a blob", async () => {
