@@ -27,6 +27,7 @@ const MB = 1024 * 1024;
 const IMAGE_BYTES = Number(process.env.BENCH_IMAGE_MB ?? 1024) * MB;
 const LAG_RATE = Number(process.env.BENCH_LAG_RATE ?? 20);
 const LAG_SECONDS = Number(process.env.BENCH_LAG_SECONDS ?? 60);
+const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 50);
 const round3 = (v: number) => Math.round(v * 1000) / 1000;
 const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
@@ -135,7 +136,7 @@ try {
 
   // 2. Lag at a steady push rate: small images, each a new tag, spread over 20
   // repositories. One poller lists the secondary's tags (one request per
-  // repository) every 25 ms and records when each tag first appears; digests
+  // repository) every BENCH_POLL_MS (default 50) and records when each tag first appears; digests
   // are checked at the end, so the measurement adds little load of its own.
   const REPOS = 20;
   const layer = randomBytes(4096);
@@ -155,7 +156,7 @@ try {
         for (const tag of tags) if (!seenAt.has(`${r}:${tag}`)) seenAt.set(`${r}:${tag}`, now);
       }
       if (!pushing && performance.now() - lastPush > 120_000) throw new Error(`${total - seenAt.size} tags never appeared on the secondary`);
-      await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, POLL_MS));
     }
   })();
   const pushes: Promise<void>[] = [];
@@ -187,6 +188,12 @@ try {
     const [repo, tag] = key.split(":") as [string, string];
     const head = await secondary.headManifest(`bench/lag-${repo}`, tag);
     if (head?.digest !== digest) throw new Error(`bench/lag-${repo}:${tag} has ${head?.digest} on the secondary, expected ${digest}`);
+  }
+  if (process.env.BENCH_DEBUG !== undefined) {
+    for (const url of [secondarySite.transfer, secondarySite.dispatcher]) {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      console.error(text.split("\n").filter((l) => !l.startsWith("#") && /duration|syncs_total|jobs_total|dispatched/.test(l)).join("\n"));
+    }
   }
   const p50 = percentile(lags, 50) / 1000;
   const p99 = percentile(lags, 99) / 1000;

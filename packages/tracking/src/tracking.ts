@@ -242,8 +242,9 @@ export type Claim =
   | { readonly kind: "done" };
 
 /**
- * Takes the repository's lease for `owner` unless another worker holds a
- * live one. The sync then covers the row's current `pending_generation`
+ * Takes the repository's lease for `owner` unless a live lease exists,
+ * whoever holds it (two jobs of one worker for the same repository must not
+ * sync it at the same time either). The sync then covers the row's current `pending_generation`
  * (at least the job's).
  */
 export async function claim(db: TrackingDb, repository: string, jobGeneration: number, owner: string, leaseMs: number): Promise<Claim> {
@@ -255,7 +256,7 @@ export async function claim(db: TrackingDb, repository: string, jobGeneration: n
       started_at = now(),
       updated_at = now()
     where repository = ${repository}
-      and (state <> 'started' or lease_expires_at < now() or lease_owner = ${owner})
+      and (state <> 'started' or lease_expires_at < now())
       and synced_generation < ${jobGeneration}
     returning pending_generation, missing_on_primary`.execute(db);
   const row = r.rows[0];

@@ -460,21 +460,26 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
   }
 
   /**
-   * Re-lists both sides. "ok": equal (tags the secondary cannot remove left
-   * out), with the digests whose manifest on the secondary does not hash to
-   * its digest; "changed": the secondary matches what was synced but the
-   * primary moved on meanwhile.
+   * Re-lists the secondary and compares it with the primary's tags as this
+   * pass listed them (tags the secondary cannot remove left out). "ok": equal,
+   * with the digests whose manifest on the secondary does not hash to its
+   * digest; "changed": they differ because the primary moved on meanwhile
+   * (checked by listing it again only then).
    */
   async function verify(synced: TagMap): Promise<{ kind: "ok"; checksum: string; corrupt: Map<string, string> } | { kind: "changed" }> {
-    const [primaryNow, secondaryAll] = await Promise.all([listPrimary(), listSecondary()]);
+    // The secondary is compared with the primary as this pass listed it: a change on the
+    // primary since then came with its own event (a newer generation, so another sync), or is
+    // found by the next re-verification; listing the primary again would double the cost.
+    const secondaryAll = await listSecondary();
     const secondaryNow = new Map([...secondaryAll].filter(([tag]) => !unremovable.has(tag)));
     const sideChecksum = tagListChecksum(secondaryNow);
-    if (primaryNow === undefined || tagListChecksum(primaryNow) !== sideChecksum) {
-      if (tagListChecksum(synced) === sideChecksum) return { kind: "changed" };
+    if (tagListChecksum(synced) !== sideChecksum) {
+      const primaryNow = await listPrimary();
+      if (primaryNow !== undefined && tagListChecksum(primaryNow) !== tagListChecksum(synced)) return { kind: "changed" };
       throw new TransferError(
         TRANSFER_ERROR_CODES.verification,
         repository,
-        `the secondary's tags differ from the primary's after the copy: ${differences(primaryNow ?? new Map(), secondaryNow).join("; ")}`,
+        `the secondary's tags differ from the primary's after the copy: ${differences(synced, secondaryNow).join("; ")}`,
       );
     }
     // HEAD answers with the digest the registry filed the manifest under; only the bytes prove it.

@@ -66,11 +66,18 @@ describe("tracking rows", () => {
     const [job] = await takeDispatchable(db, 10);
     expect(await claim(db, "team/app", job!.generation, "worker-1", 30_000)).toEqual({ kind: "claimed", generation: 1, missingOnPrimary: false });
     expect((await claim(open(), "team/app", job!.generation, "worker-2", 30_000)).kind).toBe("busy");
+    await requestSync(db, "team/app", "event");
+    expect((await claim(db, "team/app", 2, "worker-1", 30_000)).kind).toBe("busy"); // not twice by one worker either
     expect(await renewLease(db, "team/app", "worker-1", 30_000)).toBe(true);
     expect(await renewLease(db, "team/app", "worker-2", 30_000)).toBe(false);
     expect(await complete(db, "team/app", "worker-1", 1, success)).toBe(true);
-    expect(await getRow(db, "team/app")).toMatchObject({ state: "synced", syncedGeneration: 1, retryCount: 0, verificationChecksum: "sha256:abc", leaseOwner: null });
+    expect(await getRow(db, "team/app")).toMatchObject({ state: "pending", syncedGeneration: 1, retryCount: 0, verificationChecksum: "sha256:abc", leaseOwner: null });
     expect(await claim(db, "team/app", job!.generation, "worker-2", 30_000)).toEqual({ kind: "done" });
+    const [next] = await takeDispatchable(db, 10);
+    expect(next?.generation).toBe(2);
+    expect((await claim(db, "team/app", 2, "worker-2", 30_000)).kind).toBe("claimed");
+    expect(await complete(db, "team/app", "worker-2", 2, success)).toBe(true);
+    expect((await getRow(db, "team/app"))?.state).toBe("synced");
     expect(await takeDispatchable(db, 10)).toEqual([]);
   });
 
