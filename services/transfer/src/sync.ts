@@ -86,7 +86,16 @@ export interface SyncParams {
   readonly onProgress?: (event: SyncProgress) => void;
   /** Stops the sync between operations (a lost lease, shutdown); it then rejects with the signal's reason. */
   readonly signal?: AbortSignal;
+  /**
+   * Blob copies under way in this process, by digest, shared by its
+   * concurrent syncs: a sync that needs a blob another one is copying waits
+   * and mounts it from there instead of copying it again.
+   */
+  readonly inFlightBlobs?: InFlightBlobs;
 }
+
+/** See {@link SyncParams.inFlightBlobs}. */
+export type InFlightBlobs = Map<string, { readonly repository: string; readonly done: Promise<void> }>;
 
 /** The outcome of a successful sync. */
 export interface SyncResult {
@@ -151,7 +160,7 @@ function differences(expected: ReadonlyMap<string, string>, actual: ReadonlyMap<
  *   secondary does not end up serving the primary's tags with intact manifests.
  */
 export async function syncRepository(params: SyncParams): Promise<SyncResult> {
-  const { primary, secondary, repository, db, options, signal } = params;
+  const { primary, secondary, repository, db, options, signal, inFlightBlobs } = params;
   const started = performance.now();
   const progress = params.onProgress ?? (() => undefined);
   const from = { client: primary, repository };
@@ -253,11 +262,28 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
         checkAborted();
         // Foreign (non-distributable) layers live at their `urls`; copy them only when the primary has them.
         if (descriptor.urls !== undefined && descriptor.urls.length > 0 && (await primary.headBlob(repository, descriptor.digest)) === undefined) return;
-        const mountFrom = await blobLocations(db, descriptor.digest, repository, MOUNT_CANDIDATES);
-        const result = await copyBlob(from, to, descriptor, {
-          mountFrom,
-          ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
-        });
+        // Another sync of this process may be copying the same blob right now (a shared base
+        // layer at backfill): wait for it, then mount from the repository it copied into.
+        // Registered before any await, so concurrent syncs see each other.
+        const sibling = inFlightBlobs?.get(descriptor.digest);
+        let finished = (): void => undefined;
+        const mine = sibling === undefined ? { repository, done: new Promise<void>((r) => (finished = r)) } : undefined;
+        if (mine !== undefined) inFlightBlobs?.set(descriptor.digest, mine);
+        let result: Awaited<ReturnType<typeof copyBlob>>;
+        try {
+          if (sibling !== undefined && sibling.repository !== repository) await sibling.done;
+          const known = await blobLocations(db, descriptor.digest, repository, MOUNT_CANDIDATES);
+          const mountFrom = [...new Set([...(sibling === undefined ? [] : [sibling.repository]), ...known])].filter((r) => r !== repository);
+          result = await copyBlob(from, to, descriptor, {
+            mountFrom,
+            ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
+          });
+        } finally {
+          finished();
+          if (mine !== undefined && inFlightBlobs?.get(descriptor.digest) === mine) inFlightBlobs.delete(descriptor.digest);
+        }
+        // Tell other processes at once (they mount instead of copying it again).
+        await recordBlobs(db, repository, [descriptor.digest]).catch(() => undefined);
         if (result.action === "uploaded") counts.copied++;
         else counts[result.action]++;
         counts.bytes += result.bytes;

@@ -24,7 +24,7 @@ import type { BackoffPolicy, Claim, TrackingDatabase } from "@georep/tracking";
 import { TRANSFER_ERROR_CODES, TransferError, describeError } from "./errors.js";
 import type { TransferMetrics } from "./metrics.js";
 import { syncRepository } from "./sync.js";
-import type { SyncOptions, SyncResult } from "./sync.js";
+import type { InFlightBlobs, SyncOptions, SyncResult } from "./sync.js";
 
 /** Name of the durable pull consumer every transfer replica shares. */
 export const CONSUMER_NAME = "transfer";
@@ -143,6 +143,8 @@ export function createWorker(deps: WorkerDeps): Worker {
   let loop: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
   const running = new Set<Promise<void>>();
+  /** Blob copies under way across this worker's concurrent syncs (a shared layer is copied once, then mounted). */
+  const inFlightBlobs: InFlightBlobs = new Map();
   /** Wakes the loop when a slot frees up. */
   let slotFreed: (() => void) | undefined;
 
@@ -207,6 +209,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         // Event syncs read back only what they pushed; every other sync reads back everything.
         options: { ...options.sync, verifyContent: job.reason === "event" ? "copied" : "all" },
         signal: controller.signal,
+        inFlightBlobs,
         onProgress: (event) => log.debug({ progress: event }, "sync progress"),
       });
     } catch (error) {

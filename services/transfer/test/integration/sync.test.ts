@@ -16,7 +16,7 @@ import { freePort, startPostgres, startRegistry } from "@georep/testing";
 import type { RunningPostgres, RunningRegistry } from "@georep/testing";
 import { TagsFailedError, TransferError } from "../../src/errors.js";
 import { syncRepository, tagListChecksum } from "../../src/sync.js";
-import type { SyncOptions, SyncResult } from "../../src/sync.js";
+import type { InFlightBlobs, SyncOptions, SyncResult } from "../../src/sync.js";
 import { MT, artifact, blob, buildkitCache, descriptor, checksumOf, digestTag, image, index, push, pushTree, referrersIndex, tagMap } from "../content.js";
 
 let primaryRegistry: RunningRegistry;
@@ -289,6 +289,18 @@ describe("syncRepository: cross-repository mount", () => {
     expect(result.bytes).toBe(second.blobs[0]!.size + second.blobs[2]!.size);
     await expectBlobs("mount/two", [base]);
     await expectInSync("mount/two", result);
+  });
+
+  it("concurrent syncs of one process copy a shared blob once and mount it elsewhere", async () => {
+    const base = blob(randomBytes(256 * 1024));
+    const repos = ["shared/a", "shared/b", "shared/c", "shared/d"];
+    for (const r of repos) await push(primary, r, image({ layers: [base, blob(randomBytes(512))] }), ["v1"]);
+    const inFlightBlobs: InFlightBlobs = new Map();
+    const results = await Promise.all(repos.map((repository) => syncRepository({ primary, secondary, repository, db, options: OPTIONS, inFlightBlobs })));
+    expect(results.reduce((n, r) => n + r.blobs.mounted, 0)).toBe(3);
+    expect(results.reduce((n, r) => n + r.bytes, 0)).toBeLessThan(2 * base.size);
+    for (const r of repos) await expectBlobs(r, [base]);
+    expect(inFlightBlobs.size).toBe(0);
   });
 });
 
