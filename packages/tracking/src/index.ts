@@ -21,4 +21,4 @@ export {
   migrateTracking,
   requestStaleSyncs,
 } from "./tracking.js";
-export type { BackoffPolicy, TrackingRow, TrackingDb, Dispatch, Claim, SyncSuccess } from "./tracking.js";
+export type { BackoffPolicy, TrackingRow, TrackingDb, Dispatch, Claim, SyncSuccess, IncrementalBasis } from "./tracking.js";

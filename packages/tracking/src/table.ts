@@ -37,6 +37,12 @@ export interface RepositorySyncTable {
   unremovable_tags: ColumnType<string[], string, string>;
   /** The primary's catalog no longer lists it (the next sync removes it here). */
   missing_on_primary: boolean;
+  /** Tag → digest as the last successful sync left both sides (what an incremental sync trusts). */
+  verified_tags: ColumnType<Record<string, string>, string, string>;
+  /** Tags named by push events since the last claim (an incremental sync resolves only these). */
+  event_tags: ColumnType<string[], string, string>;
+  /** Something since the last claim needs a full sync (an event without a tag, a failure, a resync). */
+  needs_full_sync: boolean;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
@@ -95,7 +101,17 @@ export const TRACKING_MIGRATIONS: Readonly<Record<string, Migration>> = {
         )`.execute(db);
     },
   },
+  "0002_incremental_sync": {
+    async up(db: Kysely<unknown>) {
+      await sql`
+        alter table repository_sync
+          add column verified_tags jsonb not null default '{}',
+          add column event_tags jsonb not null default '[]',
+          add column needs_full_sync boolean not null default true`.execute(db);
+    },
+  },
 };
+
 
 /** Advisory lock key for the tracking migrations (dispatcher and transfer both run them). */
 export const TRACKING_MIGRATION_LOCK_ID = 0x6765_7472; // "getr"

@@ -129,11 +129,14 @@ export async function getRow(db: TrackingDb, repository: string): Promise<Tracki
  * resync): bump its generation, make it pending (a failed row stops waiting
  * for its retry time), raise its priority. Creates the row if needed.
  */
-export async function requestSync(db: TrackingDb, repository: string, reason: TransferReason, at: Date = new Date()): Promise<void> {
+export async function requestSync(db: TrackingDb, repository: string, reason: TransferReason, at: Date = new Date(), tag?: string): Promise<void> {
   const priority = DEFAULT_TRANSFER_PRIORITY[reason];
+  // A push event names its tag: an incremental sync resolves only the tags named since the
+  // last claim. Anything else (an event without a tag, a resync) asks for a full sync.
+  const named = reason === "event" && tag !== undefined ? tag : null;
   await sql`
-    insert into repository_sync (repository, priority, pending_generation, last_event_at)
-    values (${repository}, ${priority}, 1, ${reason === "event" ? at : null})
+    insert into repository_sync (repository, priority, pending_generation, last_event_at, event_tags)
+    values (${repository}, ${priority}, 1, ${reason === "event" ? at : null}, ${JSON.stringify(named === null ? [] : [named])}::jsonb)
     on conflict (repository) do update set
       pending_generation = repository_sync.pending_generation + 1,
       priority = least(repository_sync.priority, excluded.priority),
@@ -141,6 +144,10 @@ export async function requestSync(db: TrackingDb, repository: string, reason: Tr
       retry_at = null,
       missing_on_primary = false,
       last_event_at = coalesce(excluded.last_event_at, repository_sync.last_event_at),
+      event_tags = case
+        when ${named}::text is null or repository_sync.event_tags ? ${named}::text then repository_sync.event_tags
+        else repository_sync.event_tags || jsonb_build_array(${named}::text) end,
+      needs_full_sync = repository_sync.needs_full_sync or ${named}::text is null,
       updated_at = now()`.execute(db);
 }
 
@@ -165,6 +172,7 @@ export async function reconcileCatalog(db: Kysely<TrackingDatabase>, catalog: re
     const missing = await sql<{ repository: string }>`
       update repository_sync set
         missing_on_primary = true,
+        needs_full_sync = true,
         pending_generation = pending_generation + 1,
         state = case when state = 'started' then 'started' else 'pending' end,
         retry_at = null,
@@ -233,9 +241,20 @@ export async function takeDispatchable(db: TrackingDb, limit: number, now: Date 
     .sort((a, b) => a.priority - b.priority);
 }
 
+/**
+ * What an incremental sync may trust: the tag map the last successful sync
+ * verified, and the tags push events named since then. Absent when the sync
+ * must be full (first sync, an event without a tag, a failure, a resync, a
+ * re-verification, an expired lease).
+ */
+export interface IncrementalBasis {
+  readonly verifiedTags: Readonly<Record<string, string>>;
+  readonly eventTags: readonly string[];
+}
+
 /** The outcome of {@link claim}. */
 export type Claim =
-  | { readonly kind: "claimed"; readonly generation: number; readonly missingOnPrimary: boolean }
+  | { readonly kind: "claimed"; readonly generation: number; readonly missingOnPrimary: boolean; readonly incremental?: IncrementalBasis }
   /** Another worker holds a live lease: retry the job after it expires. */
   | { readonly kind: "busy"; readonly leaseExpiresAt: Date | null }
   /** A sync already covered this generation (a redelivered or duplicate job). */
@@ -244,23 +263,39 @@ export type Claim =
 /**
  * Takes the repository's lease for `owner` unless a live lease exists,
  * whoever holds it (two jobs of one worker for the same repository must not
- * sync it at the same time either). The sync then covers the row's current `pending_generation`
- * (at least the job's).
+ * sync it at the same time either). The sync then covers the row's current
+ * `pending_generation` (at least the job's) and the tags named by events so
+ * far, which the claim hands over (events after it are kept for the next sync).
  */
 export async function claim(db: TrackingDb, repository: string, jobGeneration: number, owner: string, leaseMs: number): Promise<Claim> {
-  const r = await sql<{ pending_generation: string; missing_on_primary: boolean }>`
-    update repository_sync set
+  const r = await sql<{ pending_generation: string; missing_on_primary: boolean; verified_tags: Record<string, string>; event_tags: string[]; needs_full_sync: boolean }>`
+    with old as (
+      select repository, event_tags, needs_full_sync from repository_sync
+      where repository = ${repository}
+        and (state <> 'started' or lease_expires_at < now())
+        and synced_generation < ${jobGeneration}
+      for update
+    )
+    update repository_sync s set
       state = 'started',
       lease_owner = ${owner},
       lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000}),
       started_at = now(),
+      event_tags = '[]',
+      needs_full_sync = false,
       updated_at = now()
-    where repository = ${repository}
-      and (state <> 'started' or lease_expires_at < now())
-      and synced_generation < ${jobGeneration}
-    returning pending_generation, missing_on_primary`.execute(db);
+    from old where s.repository = old.repository
+    returning s.pending_generation, s.missing_on_primary, s.verified_tags, old.event_tags, old.needs_full_sync`.execute(db);
   const row = r.rows[0];
-  if (row !== undefined) return { kind: "claimed", generation: Number(row.pending_generation), missingOnPrimary: row.missing_on_primary };
+  if (row !== undefined) {
+    const full = row.needs_full_sync || Object.keys(row.verified_tags).length === 0;
+    return {
+      kind: "claimed",
+      generation: Number(row.pending_generation),
+      missingOnPrimary: row.missing_on_primary,
+      ...(full ? {} : { incremental: { verifiedTags: row.verified_tags, eventTags: row.event_tags } }),
+    };
+  }
   const current = await getRow(db, repository);
   if (current === undefined || current.syncedGeneration >= jobGeneration) return { kind: "done" };
   return { kind: "busy", leaseExpiresAt: current.leaseExpiresAt };
@@ -282,6 +317,8 @@ export interface SyncSuccess {
   readonly blobsMounted: number;
   readonly durationMs: number;
   readonly unremovableTags?: readonly string[];
+  /** Tag → digest on both sides after the sync (the basis of the next incremental sync). */
+  readonly verifiedTags?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -306,6 +343,8 @@ export async function complete(db: TrackingDb, repository: string, owner: string
       blobs_mounted = blobs_mounted + ${result.blobsMounted},
       last_duration_ms = ${Math.round(result.durationMs)},
       unremovable_tags = ${JSON.stringify(result.unremovableTags ?? [])}::jsonb,
+      verified_tags = ${JSON.stringify(result.verifiedTags ?? {})}::jsonb,
+      needs_full_sync = needs_full_sync or ${result.verifiedTags === undefined},
       lease_owner = null,
       lease_expires_at = null,
       updated_at = now()
@@ -329,6 +368,7 @@ export async function fail(db: TrackingDb, repository: string, owner: string, me
       retry_at = now() + make_interval(secs => ${delay / 1000}),
       last_sync_failure = ${message.slice(0, 4000)},
       dispatched_generation = least(dispatched_generation, synced_generation),
+      needs_full_sync = true,
       lease_owner = null,
       lease_expires_at = null,
       updated_at = now()
@@ -346,6 +386,7 @@ export async function releaseExpiredLeases(db: TrackingDb): Promise<string[]> {
     update repository_sync set
       state = 'pending',
       dispatched_generation = synced_generation,
+      needs_full_sync = true,
       lease_owner = null,
       lease_expires_at = null,
       updated_at = now()
@@ -408,6 +449,7 @@ export async function requestStaleSyncs(db: TrackingDb, olderThanMs: number): Pr
     update repository_sync set
       pending_generation = pending_generation + 1,
       state = 'pending',
+      needs_full_sync = true,
       priority = ${DEFAULT_TRANSFER_PRIORITY.backfill},
       updated_at = now()
     where state = 'synced'

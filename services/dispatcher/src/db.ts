@@ -91,6 +91,7 @@ export async function resyncMany(db: TrackingDb, scope: ResyncScope): Promise<nu
       priority = least(priority, ${priority}),
       state = case when state = 'started' then 'started' else 'pending' end,
       retry_at = null,
+      needs_full_sync = true,
       updated_at = now()
     where ${scope === "failed" ? sql`state = 'failed'` : sql`true`}`.execute(db);
   return Number(r.numAffectedRows ?? 0);

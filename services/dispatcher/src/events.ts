@@ -48,7 +48,9 @@ export function createEventHandler(deps: EventHandlerDeps): (message: JsMsg) => 
     // The pattern lets an impossible date through (month 13): then the arrival time stands in.
     const createdAt = new Date(event.created_at);
     try {
-      await requestSync(db, event.repository, "event", Number.isNaN(createdAt.getTime()) ? new Date() : createdAt);
+      // A tag push names its tag (the next sync may resolve only the tags named); anything else asks for a full sync.
+      const tag = event.event_type === "push" ? event.tag : undefined;
+      await requestSync(db, event.repository, "event", Number.isNaN(createdAt.getTime()) ? new Date() : createdAt, tag);
     } catch (error) {
       log.warn({ err: error, repository: event.repository }, "cannot record the geo event; will retry");
       return { kind: "retry", error };

@@ -217,7 +217,11 @@ export function buildEventLog(deps: EventLogDeps): EventLog {
   }
 
   const loggerInstance: FastifyBaseLogger = logger;
-  const http: FastifyInstance = fastify({ loggerInstance, disableRequestLogging: true });
+  const http: FastifyInstance = fastify({ loggerInstance });
+  // Health probes and scrapes every few seconds: no per-request log lines (fastify 5 deprecates disableRequestLogging).
+  http.addHook("onRoute", (route) => {
+    route.logLevel ??= "warn";
+  });
   http.setErrorHandler(createHttpErrorHandler(logger));
   http.setNotFoundHandler(notFoundHandler);
   void http.register(healthPlugin, { health });

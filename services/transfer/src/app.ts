@@ -22,6 +22,8 @@ import type { Worker } from "./worker.js";
 export interface TransferOptions {
   /** Lease owner name, unique per process. */
   readonly workerId: string;
+  /** Event syncs trust the last verified tag map (default true). */
+  readonly incrementalSyncs?: boolean;
   /** Syncs at once in this process (`TRANSFER_CONCURRENCY`). */
   readonly concurrency: number;
   readonly leaseMs: number;
@@ -87,6 +89,7 @@ export function buildTransfer(deps: TransferDeps): Transfer {
       backoff: options.backoff,
       sync: options.sync,
       drainTimeoutMs: options.drainTimeoutMs,
+      ...(options.incrementalSyncs === undefined ? {} : { incrementalSyncs: options.incrementalSyncs }),
       ...(options.retryDelayMs === undefined ? {} : { retryDelayMs: options.retryDelayMs }),
       ...(options.streamPollMs === undefined ? {} : { streamPollMs: options.streamPollMs }),
     },

@@ -51,6 +51,7 @@ export const TransferSettings = Type.Object({
   REGISTRY_TOKEN_SUBJECT: optional("`sub` of minted tokens; default SITE_NAME"),
   TRANSFER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: D.TRANSFER_CONCURRENCY }),
   TRANSFER_BLOB_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: D.TRANSFER_BLOB_CONCURRENCY }),
+  TRANSFER_INCREMENTAL_SYNCS: Type.Boolean({ default: true, description: "event syncs resolve only the tags events named, trusting the last verified tag map" }),
   TRANSFER_LEASE_MS: Type.Integer({ minimum: 1_000, default: D.TRANSFER_LEASE_MS }),
   TRANSFER_ACK_WAIT_MS: Type.Integer({ minimum: 1_000, default: D.TRANSFER_ACK_WAIT_MS }),
   TRANSFER_BACKOFF_BASE_MS: Type.Integer({ minimum: 1, default: D.TRANSFER_BACKOFF_BASE_MS }),
@@ -158,6 +159,7 @@ export function transferOptions(config: Readonly<TransferConfig>, pid: number = 
   return {
     workerId: config.TRANSFER_WORKER_ID ?? `${config.SITE_NAME}/${hostname()}/${pid}/${randomBytes(3).toString("hex")}`,
     concurrency: config.TRANSFER_CONCURRENCY,
+    incrementalSyncs: config.TRANSFER_INCREMENTAL_SYNCS,
     leaseMs: config.TRANSFER_LEASE_MS,
     ackWaitMs: config.TRANSFER_ACK_WAIT_MS,
     backoff: { baseMs: config.TRANSFER_BACKOFF_BASE_MS, capMs: config.TRANSFER_BACKOFF_CAP_MS },

@@ -29,7 +29,7 @@ import {
 } from "@georep/registry-client";
 import type { CopyBlobAction, Descriptor, Manifest, Referrers, RegistryClient } from "@georep/registry-client";
 import { blobLocations, forgetRepositoryBlobs, recordBlobs } from "@georep/tracking";
-import type { TrackingDb } from "@georep/tracking";
+import type { IncrementalBasis, TrackingDb } from "@georep/tracking";
 import { TRANSFER_ERROR_CODES, TagsFailedError, TransferError, describeError } from "./errors.js";
 import type { TagFailure } from "./errors.js";
 import { createLimiter, mapLimited, settleAll } from "./limit.js";
@@ -63,6 +63,15 @@ export interface SyncOptions {
    * their digests are compared on both sides either way.
    */
   readonly verifyContent?: "all" | "copied" | undefined;
+  /**
+   * Trust the tag map the last sync verified, resolving (HEAD) on the primary
+   * only the tags named by events since then and tags it did not know, and on
+   * the secondary only tags this sync changed or did not know. The cost of an
+   * event sync then no longer grows with the number of tags. Anything the
+   * trust would miss (a lost notification, a change made behind georep's
+   * back) is found by the next full sync (re-verification).
+   */
+  readonly incremental?: IncrementalBasis | undefined;
 }
 
 /** What a sync reports while it works (for logs and heartbeats). */
@@ -121,6 +130,8 @@ export interface SyncResult {
   readonly checksum: string;
   /** The primary does not know the repository: it was removed from the secondary. */
   readonly removed: boolean;
+  /** Tag → digest on the secondary after the sync (stored in tracking for the next incremental sync). */
+  readonly verifiedTags: Readonly<Record<string, string>>;
   readonly durationMs: number;
 }
 
@@ -161,6 +172,8 @@ function differences(expected: ReadonlyMap<string, string>, actual: ReadonlyMap<
  */
 export async function syncRepository(params: SyncParams): Promise<SyncResult> {
   const { primary, secondary, repository, db, options, signal, inFlightBlobs } = params;
+  const incremental = options.incremental;
+  const eventTags = new Set(incremental?.eventTags ?? []);
   const started = performance.now();
   const progress = params.onProgress ?? (() => undefined);
   const from = { client: primary, repository };
@@ -171,6 +184,8 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
 
   const counts = { copied: 0, skipped: 0, mounted: 0, bytes: 0, manifests: 0, deletedManifests: 0 };
   const copiedTags = new Set<string>();
+  /** The secondary's tag map as the last verification listed it (the next incremental sync's basis). */
+  let verifiedMap: TagMap = new Map();
   /** Manifests this sync pushed or tagged (what "copied" verification reads back). */
   const touchedDigests = new Set<string>();
   const deletedTags = new Set<string>();
@@ -220,13 +235,18 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
       throw new TransferError(TRANSFER_ERROR_CODES.primary, repository, `cannot list tags on the primary: ${describeError(error)}`, { cause: error });
     }
     try {
-      return await resolve(primary, tags);
+      // Incremental: only tags named by events since the last sync, and tags it did not know, are resolved.
+      return await resolve(primary, tags, (tag) => (incremental === undefined || eventTags.has(tag) ? undefined : incremental.verifiedTags[tag]));
     } catch (error) {
       throw new TransferError(TRANSFER_ERROR_CODES.primary, repository, `cannot resolve tags on the primary: ${describeError(error)}`, { cause: error });
     }
   }
 
   async function listSecondary(): Promise<TagMap> {
+    return listSecondaryTrusting((tag) => (incremental === undefined || copiedTags.has(tag) || deletedTags.has(tag) ? undefined : incremental.verifiedTags[tag]));
+  }
+
+  async function listSecondaryTrusting(trusted: (tag: string) => string | undefined): Promise<TagMap> {
     let tags: string[];
     try {
       tags = await secondary.listTags(repository);
@@ -235,16 +255,22 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
       throw new TransferError(TRANSFER_ERROR_CODES.secondary, repository, `cannot list tags on the secondary: ${describeError(error)}`, { cause: error });
     }
     try {
-      return await resolve(secondary, tags);
+      return await resolve(secondary, tags, trusted);
     } catch (error) {
       throw new TransferError(TRANSFER_ERROR_CODES.secondary, repository, `cannot resolve tags on the secondary: ${describeError(error)}`, { cause: error });
     }
   }
 
-  /** Tag → digest; a tag that vanished between the listing and the HEAD is left out. */
-  async function resolve(client: RegistryClient, tags: readonly string[]): Promise<TagMap> {
+  /**
+   * Tag → digest; a tag that vanished between the listing and the HEAD is
+   * left out. `trusted` gives the digest of tags that need no HEAD (an
+   * incremental sync's verified map).
+   */
+  async function resolve(client: RegistryClient, tags: readonly string[], trusted: (tag: string) => string | undefined = () => undefined): Promise<TagMap> {
     const digests = await mapLimited(tags, DEFAULT_RESOLVE_CONCURRENCY, async (tag) => {
       checkAborted();
+      const known = trusted(tag);
+      if (known !== undefined) return known;
       return (await client.headManifest(repository, tag))?.digest;
     });
     const map: TagMap = new Map();
@@ -497,6 +523,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     // primary since then came with its own event (a newer generation, so another sync), or is
     // found by the next re-verification; listing the primary again would double the cost.
     const secondaryAll = await listSecondary();
+    verifiedMap = secondaryAll;
     const secondaryNow = new Map([...secondaryAll].filter(([tag]) => !unremovable.has(tag)));
     const sideChecksum = tagListChecksum(secondaryNow);
     if (tagListChecksum(synced) !== sideChecksum) {
@@ -539,6 +566,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
       bytes: counts.bytes,
       checksum,
       removed,
+      verifiedTags: removed ? {} : Object.fromEntries(verifiedMap),
       durationMs: performance.now() - started,
     };
   }

@@ -41,6 +41,8 @@ export const BUSY_JITTER_MS = 1_000;
 export interface WorkerOptions {
   /** Lease owner name: unique per process. */
   readonly workerId: string;
+  /** Event syncs trust the last verified tag map (default true; `TRANSFER_INCREMENTAL_SYNCS=false` turns it off). */
+  readonly incrementalSyncs?: boolean;
   /** Syncs at once in this process. */
   readonly concurrency: number;
   readonly leaseMs: number;
@@ -207,7 +209,13 @@ export function createWorker(deps: WorkerDeps): Worker {
         repository,
         db,
         // Event syncs read back only what they pushed; every other sync reads back everything.
-        options: { ...options.sync, verifyContent: job.reason === "event" ? "copied" : "all" },
+        // Event syncs read back only what they pushed, and resolve only the tags events named when
+        // the claim says the last sync's tag map can be trusted; every other sync does it all.
+        options: {
+          ...options.sync,
+          verifyContent: job.reason === "event" ? "copied" : "all",
+          incremental: job.reason === "event" && options.incrementalSyncs !== false ? claimed.incremental : undefined,
+        },
         signal: controller.signal,
         inFlightBlobs,
         onProgress: (event) => log.debug({ progress: event }, "sync progress"),
@@ -246,6 +254,7 @@ export function createWorker(deps: WorkerDeps): Worker {
           blobsMounted: result.blobs.mounted,
           durationMs: result.durationMs,
           unremovableTags: result.tags.unremovable,
+          verifiedTags: result.verifiedTags,
         });
         metrics.inc("syncs", recorded ? "synced" : "lease_lost");
         metrics.inc("bytes", "", result.bytes);

@@ -25,7 +25,7 @@ beforeAll(async () => {
   db = open();
   // two replicas migrating at once apply the migration once
   const [a, b] = await Promise.all([migrateTracking(db), migrateTracking(open())]);
-  expect([...a, ...b]).toEqual(["0001_repository_sync"]);
+  expect([...a, ...b]).toEqual(["0001_repository_sync", "0002_incremental_sync"]);
 });
 
 afterAll(async () => {
@@ -151,6 +151,34 @@ describe("tracking rows", () => {
     expect(await getRow(db, "old/one")).toMatchObject({ state: "pending", pendingGeneration: 2, syncedGeneration: 1 });
     expect((await getRow(db, "fresh/one"))?.state).toBe("synced");
     expect((await takeDispatchable(db, 10)).map((d) => [d.repository, d.reason])).toEqual([["old/one", "backfill"]]);
+  });
+
+  it("hands the tags named by events to the next sync, or asks for a full one", async () => {
+    const finish = async (owner: string, verifiedTags: Record<string, string>) => {
+      const [job] = await takeDispatchable(db, 10);
+      const claimed = await claim(db, "inc/app", job!.generation, owner, 30_000);
+      if (claimed.kind !== "claimed") throw new Error(`not claimed: ${claimed.kind}`);
+      expect(await complete(db, "inc/app", owner, claimed.generation, { ...success, verifiedTags })).toBe(true);
+      return claimed;
+    };
+    await requestSync(db, "inc/app", "event", new Date(), "v1");
+    expect((await finish("w", { v1: "sha256:1" })).incremental).toBeUndefined(); // first sync: full
+
+    await requestSync(db, "inc/app", "event", new Date(), "v2");
+    await requestSync(db, "inc/app", "event", new Date(), "v2");
+    await requestSync(db, "inc/app", "event", new Date(), "v3");
+    expect((await finish("w", { v1: "sha256:1", v2: "sha256:2", v3: "sha256:3" })).incremental).toEqual({ verifiedTags: { v1: "sha256:1" }, eventTags: ["v2", "v3"] });
+
+    await requestSync(db, "inc/app", "event", new Date(), "v4");
+    await requestSync(db, "inc/app", "event"); // an event without a tag (a delete)
+    expect((await finish("w", { v1: "sha256:1" })).incremental).toBeUndefined();
+
+    await requestSync(db, "inc/app", "event", new Date(), "v5");
+    const [job] = await takeDispatchable(db, 10);
+    await claim(db, "inc/app", job!.generation, "w", 30_000);
+    await fail(db, "inc/app", "w", "boom", { baseMs: 1, capMs: 1 });
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await finish("w", { v1: "sha256:1" })).incremental).toBeUndefined(); // after a failure: full
   });
 
   it("remembers which repositories hold a blob", async () => {

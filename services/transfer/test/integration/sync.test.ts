@@ -359,3 +359,36 @@ describe("syncRepository: a primary with the OCI 1.1 referrers API", () => {
     }
   });
 });
+
+describe("syncRepository: incremental event syncs", () => {
+  it("resolves only the tags events named, trusting the last verified map; a full sync catches what the trust missed", async () => {
+    const repo = "incremental/app";
+    const a = image();
+    const b = image();
+    await push(primary, repo, a, ["t1", "t2", "t3"]);
+    const first = await sync(repo);
+    expect(first.verifiedTags).toEqual({ t1: a.digest, t2: a.digest, t3: a.digest });
+
+    // t4 is pushed (named by its event); t2 moves behind georep's back (its notification was lost).
+    await push(primary, repo, b, ["t4"]);
+    await push(primary, repo, b, ["t2"]);
+    const heads: string[] = [];
+    const counting = createRegistryClient({ url: primaryRegistry.url });
+    const spy: RegistryClient = {
+      ...counting,
+      headManifest: async (r: string, ref: string) => {
+        heads.push(ref);
+        return counting.headManifest(r, ref);
+      },
+    };
+    const inc = await syncRepository({ primary: spy, secondary, repository: repo, db, options: { ...OPTIONS, incremental: { verifiedTags: first.verifiedTags, eventTags: ["t4"] } } });
+    expect(inc.tags.copied).toEqual(["t4"]);
+    expect(heads.filter((h) => h.startsWith("t")).sort()).toEqual(["t4"]); // no HEAD for t1..t3
+    expect((await secondary.headManifest(repo, "t2"))?.digest).toBe(a.digest); // the lost move is not seen…
+
+    const full = await sync(repo); // …until the next full sync (re-verification)
+    expect(full.tags.copied).toEqual(["t2"]);
+    expect((await secondary.headManifest(repo, "t2"))?.digest).toBe(b.digest);
+    expect(full.verifiedTags).toEqual({ t1: a.digest, t2: b.digest, t3: a.digest, t4: b.digest });
+  });
+});
