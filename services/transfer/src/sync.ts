@@ -59,10 +59,12 @@ export interface SyncOptions {
    * Which manifests verification reads back byte for byte from the
    * secondary: "all" (default; backfill, retries, resyncs) or "copied", only
    * those this sync pushed or tagged (event-driven syncs: the rest was read
-   * back by an earlier sync, and the next full one reads it again). Tags and
-   * their digests are compared on both sides either way.
+   * back by an earlier sync, and the next full one reads it again), or "none"
+   * (every manifest this sync pushed was accepted under the digest of the
+   * exact bytes sent). Tags and their digests are compared on both sides
+   * whatever the mode.
    */
-  readonly verifyContent?: "all" | "copied" | undefined;
+  readonly verifyContent?: "all" | "copied" | "none" | undefined;
   /**
    * Trust the tag map the last sync verified, resolving (HEAD) on the primary
    * only the tags named by events since then and tags it did not know, and on
@@ -105,6 +107,19 @@ export interface SyncParams {
 
 /** See {@link SyncParams.inFlightBlobs}. */
 export type InFlightBlobs = Map<string, { readonly repository: string; readonly done: Promise<void> }>;
+
+/** How long a process trusts what it learnt about a primary's referrers API (a registry upgrade is seen after this). */
+export const REFERRERS_API_TTL_MS = 5 * 60_000;
+const referrersApiByRegistry = new Map<string, { readonly has: boolean; readonly at: number }>();
+
+function knownReferrersApi(registry: string): boolean | undefined {
+  const known = referrersApiByRegistry.get(registry);
+  return known !== undefined && Date.now() - known.at < REFERRERS_API_TTL_MS ? known.has : undefined;
+}
+
+function rememberReferrersApi(registry: string, has: boolean): void {
+  referrersApiByRegistry.set(registry, { has, at: Date.now() });
+}
 
 /** The outcome of a successful sync. */
 export interface SyncResult {
@@ -174,6 +189,9 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
   const { primary, secondary, repository, db, options, signal, inFlightBlobs } = params;
   const incremental = options.incremental;
   const eventTags = new Set(incremental?.eventTags ?? []);
+  /** The first listing of an incremental sync trusts the verified map instead of listing; later passes list. */
+  let listedOnce = false;
+  let secondaryListedOnce = false;
   const started = performance.now();
   const progress = params.onProgress ?? (() => undefined);
   const from = { client: primary, repository };
@@ -199,7 +217,8 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
   const primaryManifests = new Map<string, Promise<Manifest>>();
   const referrerCopies = new Map<string, Promise<void>>();
   /** Whether the primary has the OCI 1.1 referrers API; found out on first use. */
-  let referrersApi: boolean | undefined;
+  // Whether the primary has the referrers API, as a recent sync of this process learnt it.
+  let referrersApi: boolean | undefined = knownReferrersApi(primary.url);
   /** The first referrers request, while it runs: the others wait for it to learn whether the API exists. */
   let referrersProbe: Promise<void> | undefined;
   /** Whether the secondary can delete a tag alone (OCI 1.1 / Distribution 3); found out on first use. */
@@ -218,6 +237,17 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
 
   async function listPrimary(): Promise<TagMap | undefined> {
     let tags: string[];
+    if (incremental !== undefined && !listedOnce) {
+      // Only tag pushes since the last verified sync (a delete would have made this sync full):
+      // the tags are the verified ones plus those named, and only the named ones are resolved.
+      listedOnce = true;
+      tags = [...new Set([...Object.keys(incremental.verifiedTags), ...eventTags])];
+      try {
+        return await resolve(primary, tags, (tag) => (eventTags.has(tag) ? undefined : incremental.verifiedTags[tag]));
+      } catch (error) {
+        throw new TransferError(TRANSFER_ERROR_CODES.primary, repository, `cannot resolve tags on the primary: ${describeError(error)}`, { cause: error });
+      }
+    }
     try {
       tags = await primary.listTags(repository);
     } catch (error) {
@@ -243,6 +273,11 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
   }
 
   async function listSecondary(): Promise<TagMap> {
+    if (incremental !== undefined && !secondaryListedOnce) {
+      // Before copying, the secondary is as the last sync verified it; verification lists it for real.
+      secondaryListedOnce = true;
+      return new Map(Object.entries(incremental.verifiedTags));
+    }
     return listSecondaryTrusting((tag) => (incremental === undefined || copiedTags.has(tag) || deletedTags.has(tag) ? undefined : incremental.verifiedTags[tag]));
   }
 
@@ -381,15 +416,18 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
           // The client fell back to a `sha256-<hex>` tag that is not an index: no API, and the tag is copied as it is.
           if (error instanceof InvalidManifestError) {
             referrersApi = false;
+            rememberReferrersApi(primary.url, false);
             return;
           }
           throw error;
         }
         if (found.via !== "api") {
           referrersApi = false;
+          rememberReferrersApi(primary.url, false);
           return;
         }
         referrersApi = true;
+        rememberReferrersApi(primary.url, true);
         const referrers = found.descriptors.filter((d) => isManifestMediaType(d.mediaType)).map((d) => d.digest);
         await settleAll([...new Set(referrers)].map(ensureManifest));
       })();
@@ -537,7 +575,8 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     }
     // HEAD answers with the digest the registry filed the manifest under; only the bytes prove it.
     const corrupt = new Map<string, string>();
-    const toRead = [...new Set(secondaryNow.values())].filter((d) => options.verifyContent !== "copied" || touchedDigests.has(d));
+    const mode = options.verifyContent ?? "all";
+    const toRead = mode === "none" ? [] : [...new Set(secondaryNow.values())].filter((d) => mode === "all" || touchedDigests.has(d));
     await mapLimited(toRead, DEFAULT_RESOLVE_CONCURRENCY, async (digest) => {
       checkAborted();
       try {

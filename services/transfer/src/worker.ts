@@ -209,11 +209,13 @@ export function createWorker(deps: WorkerDeps): Worker {
         repository,
         db,
         // Event syncs read back only what they pushed; every other sync reads back everything.
-        // Event syncs read back only what they pushed, and resolve only the tags events named when
+        // Event syncs do not read manifests back, and resolve only the tags events named when
         // the claim says the last sync's tag map can be trusted; every other sync does it all.
         options: {
           ...options.sync,
-          verifyContent: job.reason === "event" ? "copied" : "all",
+          // The registry answered each PUT with the digest of the bytes sent; reading them back
+          // at once proves little more, and the hourly full sync reads everything back.
+          verifyContent: job.reason === "event" ? "none" : "all",
           incremental: job.reason === "event" && options.incrementalSyncs !== false ? claimed.incremental : undefined,
         },
         signal: controller.signal,
