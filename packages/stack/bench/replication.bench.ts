@@ -134,6 +134,9 @@ try {
   const rss = await peakRssMb(transferPid);
   console.log(JSON.stringify({ bench: `replication.transfer-peak-rss-${label}`, value: round3(rss), baseline: null, ratio: null, unit: "MB", target: "value <= 150" }));
 
+  // Let the gigabytes just written reach the disk first, so their writeback does not slow this phase.
+  await run("sync", []);
+
   // 2. Lag at a steady push rate: small images, each a new tag, spread over 20
   // repositories. One poller lists the secondary's tags (one request per
   // repository) every BENCH_POLL_MS (default 100; polling itself loads the two cores) and records when each tag first appears; digests
