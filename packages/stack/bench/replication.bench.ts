@@ -6,10 +6,8 @@
  * - push-to-available time on the secondary for an image of 4 random layers
  *   (BENCH_IMAGE_MB in total, default 1024), vs `skopeo copy` of the same
  *   image from the primary into a fresh registry of the same kind;
- * - the peak RSS of the secondary's transfer process after that copy;
- * - replication lag, push to tag available on the secondary, for small
- *   images pushed at BENCH_LAG_RATE per second (default 20) for
- *   BENCH_LAG_SECONDS (default 60): p50 and p99.
+ * - the peak RSS of the secondary's transfer process after that copy.
+ * The lag benchmark is lag.bench.ts (its own stack).
  */
 import { spawn } from "node:child_process";
 import { createCipheriv, createHash, randomBytes } from "node:crypto";
@@ -25,9 +23,6 @@ import { startStack, stopStack } from "../dist/index.js";
 
 const MB = 1024 * 1024;
 const IMAGE_BYTES = Number(process.env.BENCH_IMAGE_MB ?? 1024) * MB;
-const LAG_RATE = Number(process.env.BENCH_LAG_RATE ?? 20);
-const LAG_SECONDS = Number(process.env.BENCH_LAG_SECONDS ?? 60);
-const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 100);
 const round3 = (v: number) => Math.round(v * 1000) / 1000;
 const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
@@ -97,10 +92,6 @@ async function peakRssMb(pid: number): Promise<number> {
   return Number(kb) / 1024;
 }
 
-const percentile = (values: readonly number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-};
 
 const dir = await mkdtemp(join(tmpdir(), "georep-bench-"));
 const baselineRegistry = await startRegistry();
@@ -134,74 +125,6 @@ try {
   const rss = await peakRssMb(transferPid);
   console.log(JSON.stringify({ bench: `replication.transfer-peak-rss-${label}`, value: round3(rss), baseline: null, ratio: null, unit: "MB", target: "value <= 150" }));
 
-  // Let the gigabytes just written reach the disk first, so their writeback does not slow this phase.
-  await run("sync", []);
-
-  // 2. Lag at a steady push rate: small images, each a new tag, spread over 20
-  // repositories. One poller lists the secondary's tags (one request per
-  // repository) every BENCH_POLL_MS (default 100; polling itself loads the two cores) and records when each tag first appears; digests
-  // are checked at the end, so the measurement adds little load of its own.
-  const REPOS = 20;
-  const layer = randomBytes(4096);
-  const layerDesc = { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha256(layer), size: layer.length };
-  for (let r = 0; r < REPOS; r++) await primary.uploadBlob(`bench/lag-${r}`, layerDesc, layer);
-  const total = LAG_RATE * LAG_SECONDS;
-  const pushedAt = new Map<string, number>();
-  const seenAt = new Map<string, number>();
-  const expected = new Map<string, string>();
-  let pushing = true;
-  let lastPush = performance.now();
-  const poller = (async () => {
-    while (pushing || seenAt.size < total) {
-      for (let r = 0; r < REPOS; r++) {
-        const tags = await secondary.listTags(`bench/lag-${r}`).catch(() => [] as string[]);
-        const now = performance.now();
-        for (const tag of tags) if (!seenAt.has(`${r}:${tag}`)) seenAt.set(`${r}:${tag}`, now);
-      }
-      if (!pushing && performance.now() - lastPush > 120_000) throw new Error(`${total - seenAt.size} tags never appeared on the secondary`);
-      await new Promise((r) => setTimeout(r, POLL_MS));
-    }
-  })();
-  const pushes: Promise<void>[] = [];
-  const started = performance.now();
-  for (let i = 0; i < total; i++) {
-    const due = started + (i * 1000) / LAG_RATE;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const repo = i % REPOS;
-    const configBytes = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", n: i }));
-    const config = { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(configBytes), size: configBytes.length };
-    const raw = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config, layers: [layerDesc] }));
-    const key = `${repo}:t${i}`;
-    expected.set(key, sha256(raw));
-    pushes.push(
-      (async () => {
-        await primary.uploadBlob(`bench/lag-${repo}`, config, configBytes);
-        await primary.putManifest(`bench/lag-${repo}`, `t${i}`, { raw, mediaType: "application/vnd.oci.image.manifest.v1+json" });
-        pushedAt.set(key, performance.now());
-        lastPush = performance.now();
-      })(),
-    );
-  }
-  await Promise.all(pushes);
-  pushing = false;
-  await poller;
-  const lags = [...pushedAt].map(([key, at]) => Math.max(0, seenAt.get(key)! - at));
-  for (const [key, digest] of expected) {
-    const [repo, tag] = key.split(":") as [string, string];
-    const head = await secondary.headManifest(`bench/lag-${repo}`, tag);
-    if (head?.digest !== digest) throw new Error(`bench/lag-${repo}:${tag} has ${head?.digest} on the secondary, expected ${digest}`);
-  }
-  if (process.env.BENCH_DEBUG !== undefined) {
-    for (const url of [secondarySite.transfer, secondarySite.dispatcher]) {
-      const text = await (await fetch(`${url}/metrics`)).text();
-      console.error(text.split("\n").filter((l) => !l.startsWith("#") && /duration|syncs_total|jobs_total|dispatched/.test(l)).join("\n"));
-    }
-  }
-  const p50 = percentile(lags, 50) / 1000;
-  const p99 = percentile(lags, 99) / 1000;
-  console.log(JSON.stringify({ bench: `replication.lag-${LAG_RATE}-pushes-per-s-p50`, value: round3(p50), baseline: null, ratio: null, unit: "s", target: "informative", pushes: total }));
-  console.log(JSON.stringify({ bench: `replication.lag-${LAG_RATE}-pushes-per-s-p99`, value: round3(p99), baseline: null, ratio: null, unit: "s", target: "value <= 1", pushes: total, repositories: REPOS }));
 } finally {
   await stopStack(dir);
   await baselineRegistry.stop();

@@ -22,7 +22,7 @@ import type { Worker } from "./worker.js";
 export interface TransferOptions {
   /** Lease owner name, unique per process. */
   readonly workerId: string;
-  /** Event syncs trust the last verified tag map (default true). */
+  /** Event syncs trust the last verified tag map (default false). */
   readonly incrementalSyncs?: boolean;
   /** Syncs at once in this process (`TRANSFER_CONCURRENCY`). */
   readonly concurrency: number;

@@ -41,7 +41,7 @@ export const BUSY_JITTER_MS = 1_000;
 export interface WorkerOptions {
   /** Lease owner name: unique per process. */
   readonly workerId: string;
-  /** Event syncs trust the last verified tag map (default true; `TRANSFER_INCREMENTAL_SYNCS=false` turns it off). */
+  /** Event syncs trust the last verified tag map (default false; `TRANSFER_INCREMENTAL_SYNCS=true` turns it on). */
   readonly incrementalSyncs?: boolean;
   /** Syncs at once in this process. */
   readonly concurrency: number;
@@ -216,7 +216,7 @@ export function createWorker(deps: WorkerDeps): Worker {
           // The registry answered each PUT with the digest of the bytes sent; reading them back
           // at once proves little more, and the hourly full sync reads everything back.
           verifyContent: job.reason === "event" ? "none" : "all",
-          incremental: job.reason === "event" && options.incrementalSyncs !== false ? claimed.incremental : undefined,
+          incremental: job.reason === "event" && options.incrementalSyncs === true ? claimed.incremental : undefined,
         },
         signal: controller.signal,
         inFlightBlobs,
