@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import type { NatsConnection, Status } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import type { JetStreamManager, StreamConfig, StreamInfo } from "@nats-io/jetstream";
+import type { ConsumerConfig, JetStreamManager, StreamConfig, StreamInfo } from "@nats-io/jetstream";
 import { NatsConnectError, StreamConfigError } from "./errors.js";
 import { redactUrl } from "./logger.js";
 import type { Logger } from "./logger.js";
@@ -234,4 +234,43 @@ export async function ensureStream(
       cause: err,
     });
   }
+}
+
+/** What {@link ensureConsumer} did. */
+export type EnsureConsumerAction = "created" | "updated" | "unchanged";
+
+/**
+ * Creates the durable consumer `config.durable_name` on `stream`, or updates
+ * the `mutable` settings that differ from the server's, or does nothing.
+ * Safe to call from N replicas starting together (a replica that loses the
+ * race to create it finds it there). Settings JetStream cannot change on an
+ * existing consumer (ack policy, deliver policy…) are only used on creation.
+ */
+export async function ensureConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  config: Partial<ConsumerConfig> & { readonly durable_name: string },
+  mutable: readonly (keyof ConsumerConfig)[],
+): Promise<EnsureConsumerAction> {
+  const info = () =>
+    jsm.consumers.info(stream, config.durable_name).catch((err: unknown) => {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) return undefined;
+      throw err;
+    });
+  const current = await info();
+  if (current === undefined) {
+    try {
+      await jsm.consumers.add(stream, config);
+      return "created";
+    } catch (err) {
+      if ((await info().catch(() => undefined)) === undefined) throw err;
+      return "unchanged";
+    }
+  }
+  const have = current.config as unknown as Record<string, unknown>;
+  const want = config as Record<string, unknown>;
+  const changed = mutable.filter((key) => have[key] !== want[key]);
+  if (changed.length === 0) return "unchanged";
+  await jsm.consumers.update(stream, config.durable_name, Object.fromEntries(mutable.map((key) => [key, want[key]])));
+  return "updated";
 }

@@ -8,8 +8,8 @@ import { nanos } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, StorageType } from "@nats-io/jetstream";
 import type { ConsumerConfig, JetStreamManager, StreamInfo } from "@nats-io/jetstream";
 import { STREAMS, STREAM_NAMES } from "@georep/schema";
-import { StreamConfigError, ensureStream } from "@georep/runtime";
-import type { EnsureStreamResult, Logger } from "@georep/runtime";
+import { StreamConfigError, ensureConsumer as ensureDurableConsumer, ensureStream } from "@georep/runtime";
+import type { EnsureConsumerAction, EnsureStreamResult, Logger } from "@georep/runtime";
 
 /** Name of the durable pull consumer every dispatcher replica shares. */
 export const CONSUMER_NAME = "dispatcher";
@@ -106,30 +106,6 @@ export function consumerConfig(options: ConsumerOptions): Partial<ConsumerConfig
  * Creates the durable consumer, or updates the settings that differ, or
  * does nothing. Safe for replicas starting together.
  */
-export async function ensureConsumer(jsm: JetStreamManager, options: ConsumerOptions): Promise<"created" | "updated" | "unchanged"> {
-  const wanted = consumerConfig(options);
-  const current = await jsm.consumers.info(STREAM_NAMES.GEO_EVENTS, CONSUMER_NAME).catch((err: unknown) => {
-    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) return undefined;
-    throw err;
-  });
-  if (current === undefined) {
-    try {
-      await jsm.consumers.add(STREAM_NAMES.GEO_EVENTS, wanted);
-      return "created";
-    } catch (err) {
-      // Another replica created it first.
-      if ((await jsm.consumers.info(STREAM_NAMES.GEO_EVENTS, CONSUMER_NAME).catch(() => undefined)) === undefined) throw err;
-      return "unchanged";
-    }
-  }
-  const have = current.config as unknown as Record<string, unknown>;
-  const keys = ["description", "ack_wait", "max_ack_pending", "max_deliver"] as const;
-  if (keys.every((key) => have[key] === wanted[key])) return "unchanged";
-  await jsm.consumers.update(STREAM_NAMES.GEO_EVENTS, CONSUMER_NAME, {
-    description: wanted.description,
-    ack_wait: wanted.ack_wait,
-    max_ack_pending: wanted.max_ack_pending,
-    max_deliver: wanted.max_deliver,
-  });
-  return "updated";
+export async function ensureConsumer(jsm: JetStreamManager, options: ConsumerOptions): Promise<EnsureConsumerAction> {
+  return ensureDurableConsumer(jsm, STREAM_NAMES.GEO_EVENTS, consumerConfig(options), ["description", "ack_wait", "max_ack_pending", "max_deliver"]);
 }

@@ -3,7 +3,7 @@
  * done with each message.
  */
 import { headers as natsHeaders, nanos } from "@nats-io/transport-node";
-import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { ConsumerConfig, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { Kysely } from "kysely";
 import {
@@ -14,7 +14,10 @@ import {
   decodeJson,
   registryEventDeadLetterSubject,
 } from "@georep/schema";
-import type { Logger } from "@georep/runtime";
+import { ensureConsumer as ensureDurableConsumer } from "@georep/runtime";
+import type { EnsureConsumerAction, Logger } from "@georep/runtime";
+
+export type { EnsureConsumerAction };
 import { insertGeoEvent, isPermanentDatabaseError } from "./db.js";
 import type { EventLogDatabase, InsertResult } from "./db.js";
 import { rowFromRegistryEvent } from "./mapping.js";
@@ -66,36 +69,12 @@ export function consumerConfig(options: ConsumerOptions): Partial<ConsumerConfig
   };
 }
 
-/** What {@link ensureConsumer} did. */
-export type EnsureConsumerAction = "created" | "updated" | "unchanged";
-
 /**
  * Creates the durable consumer, or updates the settings that differ, or
  * does nothing. Safe for replicas starting together.
  */
 export async function ensureConsumer(jsm: JetStreamManager, options: ConsumerOptions): Promise<EnsureConsumerAction> {
-  const wanted = consumerConfig(options);
-  const current = await jsm.consumers.info(STREAM_NAMES.REGISTRY_EVENTS, CONSUMER_NAME).catch((err: unknown) => {
-    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) return undefined;
-    throw err;
-  });
-  if (current === undefined) {
-    await jsm.consumers.add(STREAM_NAMES.REGISTRY_EVENTS, wanted);
-    return "created";
-  }
-  const have = current.config as unknown as Record<string, unknown>;
-  const changed = (["description", "filter_subject", "ack_wait", "max_ack_pending", "max_deliver"] as const).filter(
-    (key) => have[key] !== wanted[key],
-  );
-  if (changed.length === 0) return "unchanged";
-  await jsm.consumers.update(STREAM_NAMES.REGISTRY_EVENTS, CONSUMER_NAME, {
-    description: wanted.description,
-    filter_subject: wanted.filter_subject,
-    ack_wait: wanted.ack_wait,
-    max_ack_pending: wanted.max_ack_pending,
-    max_deliver: wanted.max_deliver,
-  });
-  return "updated";
+  return ensureDurableConsumer(jsm, STREAM_NAMES.REGISTRY_EVENTS, consumerConfig(options), ["description", "filter_subject", "ack_wait", "max_ack_pending", "max_deliver"]);
 }
 
 /** What to do with a message once handled. */

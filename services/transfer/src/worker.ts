@@ -11,13 +11,14 @@
  *   time) and ack. A lease lost mid-sync stops the sync and records nothing.
  * - Postgres unavailable → `nak` with a delay (the job comes back).
  */
-import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { Consumer, ConsumerConfig, ConsumerMessages, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Kysely } from "kysely";
 import { STREAM_NAMES, SUBJECTS, TransferJob, decodeJson } from "@georep/schema";
-import type { Logger } from "@georep/runtime";
+import { ensureConsumer as ensureDurableConsumer } from "@georep/runtime";
+import type { EnsureConsumerAction, Logger } from "@georep/runtime";
 import type { RegistryClient } from "@georep/registry-client";
 import { claim, complete, fail, renewLease } from "@georep/tracking";
 import type { BackoffPolicy, Claim, TrackingDatabase } from "@georep/tracking";
@@ -105,26 +106,8 @@ export function consumerConfig(ackWaitMs: number): Partial<ConsumerConfig> & { d
 }
 
 /** Creates the durable consumer, or updates what differs. Throws StreamNotFound while there is no stream. */
-export async function ensureConsumer(jsm: JetStreamManager, ackWaitMs: number): Promise<"created" | "updated" | "unchanged"> {
-  const wanted = consumerConfig(ackWaitMs);
-  const current = await jsm.consumers.info(STREAM_NAMES.TRANSFER_JOBS, CONSUMER_NAME).catch((err: unknown) => {
-    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) return undefined;
-    throw err;
-  });
-  if (current === undefined) {
-    await jsm.consumers.add(STREAM_NAMES.TRANSFER_JOBS, wanted);
-    return "created";
-  }
-  const have = current.config as unknown as Record<string, unknown>;
-  const changed = (["description", "filter_subject", "ack_wait", "max_deliver"] as const).filter((key) => have[key] !== wanted[key]);
-  if (changed.length === 0) return "unchanged";
-  await jsm.consumers.update(STREAM_NAMES.TRANSFER_JOBS, CONSUMER_NAME, {
-    description: wanted.description,
-    filter_subject: wanted.filter_subject,
-    ack_wait: wanted.ack_wait,
-    max_deliver: wanted.max_deliver,
-  });
-  return "updated";
+export async function ensureConsumer(jsm: JetStreamManager, ackWaitMs: number): Promise<EnsureConsumerAction> {
+  return ensureDurableConsumer(jsm, STREAM_NAMES.TRANSFER_JOBS, consumerConfig(ackWaitMs), ["description", "filter_subject", "ack_wait", "max_deliver"]);
 }
 
 class LeaseLostError extends TransferError {

@@ -5,7 +5,7 @@ import { startNats } from "@georep/testing";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { StreamConfigError, connectNats, createLogger, ensureStream } from "../../src/index.js";
+import { StreamConfigError, connectNats, createLogger, ensureConsumer, ensureStream } from "../../src/index.js";
 
 let server: Awaited<ReturnType<typeof startNats>>;
 const connections: NatsConnection[] = [];
@@ -93,6 +93,22 @@ describe("connectNats + ensureStream (real nats-server)", () => {
     ]);
     expect(results.map((r) => r.action)).toContain("created");
     expect((await (await jetstreamManager(a)).streams.info(name)).config.name).toBe(name);
+  });
+
+  it("ensureConsumer creates it (replicas racing), then updates only the mutable settings that changed", async () => {
+    const jsm = await jetstreamManager(await connect());
+    const name = unique("CONSUMED");
+    await ensureStream(jsm, { name, subjects: [`${name.toLowerCase()}.>`] });
+    const config = { durable_name: "worker", ack_policy: "explicit" as const, ack_wait: 30_000_000_000, max_deliver: -1, description: "v1" };
+    const mutable = ["description", "ack_wait", "max_deliver"] as const;
+    const raced = await Promise.all([ensureConsumer(jsm, name, config, mutable), ensureConsumer(jsm, name, config, mutable)]);
+    // JetStream accepts an identical create; either way both replicas succeed and one consumer exists.
+    expect(raced.every((a) => a === "created" || a === "unchanged")).toBe(true);
+    expect((await jsm.consumers.list(name).next()).map((c) => c.name)).toEqual(["worker"]);
+    expect(await ensureConsumer(jsm, name, config, mutable)).toBe("unchanged");
+    expect(await ensureConsumer(jsm, name, { ...config, description: "v2", ack_wait: 60_000_000_000 }, mutable)).toBe("updated");
+    const info = await jsm.consumers.info(name, "worker");
+    expect([info.config.description, info.config.ack_wait]).toEqual(["v2", 60_000_000_000]);
   });
 
   it("refuses an immutable change with a StreamConfigError", async () => {
