@@ -52,3 +52,6 @@ export type {
 
 export { INTERNAL_ERROR_CODE, NOT_FOUND_CODE, createHttpErrorHandler, notFoundHandler } from "./http.js";
 export type { HttpErrorBody } from "./http.js";
+
+export { DURATION_BUCKETS_SECONDS, PROMETHEUS_CONTENT_TYPE, createMetricsRegistry } from "./metrics.js";
+export type { Counter, Gauge, Histogram, Labels, MetricOptions, MetricsRegistry } from "./metrics.js";

@@ -54,9 +54,38 @@ export interface BlobLocationTable {
   seen_at: Generated<Date>;
 }
 
+/** One row per finished sync (the repository detail's "recent syncs" and the lag samples). */
+export interface SyncHistoryTable {
+  id: Generated<string>;
+  repository: string;
+  generation: ColumnType<string, string | number | bigint, string | number | bigint>;
+  outcome: "synced" | "failed";
+  reason: string | null;
+  started_at: Timestamp | null;
+  finished_at: Generated<Date>;
+  duration_ms: number | null;
+  bytes_copied: ColumnType<string, string | number | bigint, string | number | bigint>;
+  blobs_copied: number;
+  blobs_mounted: number;
+  /** Push on the primary (the row's newest event) to available here, when the sync covered an event. */
+  lag_ms: number | null;
+  error: string | null;
+}
+
+/** The site's single control row (id 1): replication paused or not. */
+export interface SiteControlTable {
+  id: number;
+  paused: boolean;
+  paused_at: Timestamp | null;
+  paused_by: string | null;
+  updated_at: Generated<Date>;
+}
+
 export interface TrackingDatabase {
   repository_sync: RepositorySyncTable;
   blob_location: BlobLocationTable;
+  sync_history: SyncHistoryTable;
+  site_control: SiteControlTable;
 }
 
 /** Migrations of the tracking tables; run with `migrate(db, TRACKING_MIGRATIONS, { lockId: TRACKING_MIGRATION_LOCK_ID, migrationTableName: "tracking_migration" })`. */
@@ -108,6 +137,37 @@ export const TRACKING_MIGRATIONS: Readonly<Record<string, Migration>> = {
           add column verified_tags jsonb not null default '{}',
           add column event_tags jsonb not null default '[]',
           add column needs_full_sync boolean not null default true`.execute(db);
+    },
+  },
+  "0003_history_and_control": {
+    async up(db: Kysely<unknown>) {
+      await sql`
+        create table sync_history (
+          id bigserial primary key,
+          repository text not null,
+          generation bigint not null,
+          outcome text not null check (outcome in ('synced', 'failed')),
+          reason text,
+          started_at timestamptz,
+          finished_at timestamptz not null default now(),
+          duration_ms integer,
+          bytes_copied bigint not null default 0,
+          blobs_copied integer not null default 0,
+          blobs_mounted integer not null default 0,
+          lag_ms integer,
+          error text
+        )`.execute(db);
+      await sql`create index sync_history_repository on sync_history (repository, finished_at desc)`.execute(db);
+      await sql`create index sync_history_finished on sync_history (finished_at)`.execute(db);
+      await sql`
+        create table site_control (
+          id integer primary key check (id = 1),
+          paused boolean not null default false,
+          paused_at timestamptz,
+          paused_by text,
+          updated_at timestamptz not null default now()
+        )`.execute(db);
+      await sql`insert into site_control (id) values (1)`.execute(db);
     },
   },
 };

@@ -219,8 +219,9 @@ export async function takeDispatchable(db: TrackingDb, limit: number, now: Date 
   const r = await sql<{ repository: string; pending_generation: string; priority: number; was_failed: boolean }>`
     with picked as (
       select repository, state = 'failed' as was_failed from repository_sync
-      where (state = 'pending' and dispatched_generation < pending_generation and (retry_at is null or retry_at <= ${now}))
-         or (state = 'failed' and retry_at <= ${now})
+      where ((state = 'pending' and dispatched_generation < pending_generation and (retry_at is null or retry_at <= ${now}))
+         or (state = 'failed' and retry_at <= ${now}))
+        and not coalesce((select paused from site_control where id = 1), false)
       order by priority, updated_at
       limit ${limit}
       for update skip locked
@@ -254,11 +255,20 @@ export interface IncrementalBasis {
 
 /** The outcome of {@link claim}. */
 export type Claim =
-  | { readonly kind: "claimed"; readonly generation: number; readonly missingOnPrimary: boolean; readonly incremental?: IncrementalBasis }
+  | {
+      readonly kind: "claimed";
+      readonly generation: number;
+      readonly missingOnPrimary: boolean;
+      /** The primary's push this sync delivers (the row's newest event since the last success), or null. */
+      readonly pushedAt: Date | null;
+      readonly incremental?: IncrementalBasis;
+    }
   /** Another worker holds a live lease: retry the job after it expires. */
   | { readonly kind: "busy"; readonly leaseExpiresAt: Date | null }
   /** A sync already covered this generation (a redelivered or duplicate job). */
-  | { readonly kind: "done" };
+  | { readonly kind: "done" }
+  /** Replication is paused at this site: hand the job back for later. */
+  | { readonly kind: "paused" };
 
 /**
  * Takes the repository's lease for `owner` unless a live lease exists,
@@ -268,9 +278,18 @@ export type Claim =
  * far, which the claim hands over (events after it are kept for the next sync).
  */
 export async function claim(db: TrackingDb, repository: string, jobGeneration: number, owner: string, leaseMs: number): Promise<Claim> {
-  const r = await sql<{ pending_generation: string; missing_on_primary: boolean; verified_tags: Record<string, string>; event_tags: string[]; needs_full_sync: boolean }>`
+  if (await isPaused(db)) return { kind: "paused" };
+  const r = await sql<{
+    pending_generation: string;
+    missing_on_primary: boolean;
+    verified_tags: Record<string, string>;
+    event_tags: string[];
+    needs_full_sync: boolean;
+    last_event_at: Date | null;
+    last_synced_at: Date | null;
+  }>`
     with old as (
-      select repository, event_tags, needs_full_sync from repository_sync
+      select repository, event_tags, needs_full_sync, last_event_at, last_synced_at from repository_sync
       where repository = ${repository}
         and (state <> 'started' or lease_expires_at < now())
         and synced_generation < ${jobGeneration}
@@ -285,7 +304,7 @@ export async function claim(db: TrackingDb, repository: string, jobGeneration: n
       needs_full_sync = false,
       updated_at = now()
     from old where s.repository = old.repository
-    returning s.pending_generation, s.missing_on_primary, s.verified_tags, old.event_tags, old.needs_full_sync`.execute(db);
+    returning s.pending_generation, s.missing_on_primary, s.verified_tags, old.event_tags, old.needs_full_sync, old.last_event_at, old.last_synced_at`.execute(db);
   const row = r.rows[0];
   if (row !== undefined) {
     const full = row.needs_full_sync || Object.keys(row.verified_tags).length === 0;
@@ -293,6 +312,8 @@ export async function claim(db: TrackingDb, repository: string, jobGeneration: n
       kind: "claimed",
       generation: Number(row.pending_generation),
       missingOnPrimary: row.missing_on_primary,
+      // A push since the last successful sync: this sync makes it available here.
+      pushedAt: row.last_event_at !== null && (row.last_synced_at === null || row.last_event_at > row.last_synced_at) ? row.last_event_at : null,
       ...(full ? {} : { incremental: { verifiedTags: row.verified_tags, eventTags: row.event_tags } }),
     };
   }
@@ -319,7 +340,17 @@ export interface SyncSuccess {
   readonly unremovableTags?: readonly string[];
   /** Tag → digest on both sides after the sync (the basis of the next incremental sync). */
   readonly verifiedTags?: Readonly<Record<string, string>>;
+  /** Why the job was queued (kept in the sync history). */
+  readonly reason?: string;
 }
+
+/**
+ * The lag sample of a sync: from the row's newest primary event to now, when
+ * that event came after the previous successful sync (else the sync covered
+ * no new push and says nothing about lag).
+ */
+const LAG_SAMPLE = sql`case when old.last_event_at is not null and (old.last_synced_at is null or old.last_event_at > old.last_synced_at)
+  then greatest(0, round(extract(epoch from (now() - old.last_event_at)) * 1000))::integer end`;
 
 /**
  * Records a successful sync of `generation`: synced, or pending again when
@@ -327,29 +358,42 @@ export interface SyncSuccess {
  * when the lease was lost meanwhile (the result is then not recorded).
  */
 export async function complete(db: TrackingDb, repository: string, owner: string, generation: number, result: SyncSuccess): Promise<boolean> {
-  const r = await sql`
-    update repository_sync set
-      state = case when pending_generation > ${generation} then 'pending' else 'synced' end,
-      priority = case when pending_generation > ${generation} then priority else ${DEFAULT_TRANSFER_PRIORITY.backfill} end,
-      synced_generation = ${generation},
-      retry_count = 0,
-      retry_at = null,
-      last_sync_failure = null,
-      last_synced_at = now(),
-      verification_checksum = ${result.checksum},
-      verified_at = now(),
-      bytes_copied = bytes_copied + ${result.bytesCopied},
-      blobs_copied = blobs_copied + ${result.blobsCopied},
-      blobs_mounted = blobs_mounted + ${result.blobsMounted},
-      last_duration_ms = ${Math.round(result.durationMs)},
-      unremovable_tags = ${JSON.stringify(result.unremovableTags ?? [])}::jsonb,
-      verified_tags = ${JSON.stringify(result.verifiedTags ?? {})}::jsonb,
-      needs_full_sync = needs_full_sync or ${result.verifiedTags === undefined},
-      lease_owner = null,
-      lease_expires_at = null,
-      updated_at = now()
-    where repository = ${repository} and state = 'started' and lease_owner = ${owner}`.execute(db);
-  return Number(r.numAffectedRows ?? 0) === 1;
+  const r = await sql<{ n: string }>`
+    with old as (
+      select repository, started_at, last_event_at, last_synced_at from repository_sync
+      where repository = ${repository} and state = 'started' and lease_owner = ${owner}
+      for update
+    ), updated as (
+      update repository_sync s set
+        state = case when pending_generation > ${generation} then 'pending' else 'synced' end,
+        priority = case when pending_generation > ${generation} then priority else ${DEFAULT_TRANSFER_PRIORITY.backfill} end,
+        synced_generation = ${generation},
+        retry_count = 0,
+        retry_at = null,
+        last_sync_failure = null,
+        last_synced_at = now(),
+        verification_checksum = ${result.checksum},
+        verified_at = now(),
+        bytes_copied = bytes_copied + ${result.bytesCopied},
+        blobs_copied = blobs_copied + ${result.blobsCopied},
+        blobs_mounted = blobs_mounted + ${result.blobsMounted},
+        last_duration_ms = ${Math.round(result.durationMs)},
+        unremovable_tags = ${JSON.stringify(result.unremovableTags ?? [])}::jsonb,
+        verified_tags = ${JSON.stringify(result.verifiedTags ?? {})}::jsonb,
+        needs_full_sync = needs_full_sync or ${result.verifiedTags === undefined},
+        lease_owner = null,
+        lease_expires_at = null,
+        updated_at = now()
+      from old where s.repository = old.repository
+      returning s.repository
+    ), history as (
+      insert into sync_history (repository, generation, outcome, reason, started_at, duration_ms, bytes_copied, blobs_copied, blobs_mounted, lag_ms)
+      select old.repository, ${generation}, 'synced', ${result.reason ?? null}, old.started_at, ${Math.round(result.durationMs)},
+        ${result.bytesCopied}, ${result.blobsCopied}, ${result.blobsMounted}, ${LAG_SAMPLE}
+      from old join updated using (repository)
+    )
+    select count(*) as n from updated`.execute(db);
+  return Number(r.rows[0]?.n ?? 0) === 1;
 }
 
 /**
@@ -357,23 +401,44 @@ export async function complete(db: TrackingDb, repository: string, owner: string
  * backoff, the message (naming the tag and cause). A newer generation that
  * arrived meanwhile is kept and is dispatched at the retry time.
  */
-export async function fail(db: TrackingDb, repository: string, owner: string, message: string, policy: BackoffPolicy = DEFAULT_BACKOFF): Promise<boolean> {
+export async function fail(
+  db: TrackingDb,
+  repository: string,
+  owner: string,
+  message: string,
+  policy: BackoffPolicy = DEFAULT_BACKOFF,
+  details: { readonly generation?: number; readonly reason?: string; readonly durationMs?: number } = {},
+): Promise<boolean> {
   const row = await getRow(db, repository);
   if (row === undefined || row.leaseOwner !== owner) return false;
   const delay = retryDelayMs(row.retryCount + 1, policy);
-  const r = await sql`
-    update repository_sync set
-      state = 'failed',
-      retry_count = retry_count + 1,
-      retry_at = now() + make_interval(secs => ${delay / 1000}),
-      last_sync_failure = ${message.slice(0, 4000)},
-      dispatched_generation = least(dispatched_generation, synced_generation),
-      needs_full_sync = true,
-      lease_owner = null,
-      lease_expires_at = null,
-      updated_at = now()
-    where repository = ${repository} and state = 'started' and lease_owner = ${owner}`.execute(db);
-  return Number(r.numAffectedRows ?? 0) === 1;
+  const text = message.slice(0, 4000);
+  const r = await sql<{ n: string }>`
+    with old as (
+      select repository, started_at, pending_generation from repository_sync
+      where repository = ${repository} and state = 'started' and lease_owner = ${owner}
+      for update
+    ), updated as (
+      update repository_sync s set
+        state = 'failed',
+        retry_count = retry_count + 1,
+        retry_at = now() + make_interval(secs => ${delay / 1000}),
+        last_sync_failure = ${text},
+        dispatched_generation = least(dispatched_generation, synced_generation),
+        needs_full_sync = true,
+        lease_owner = null,
+        lease_expires_at = null,
+        updated_at = now()
+      from old where s.repository = old.repository
+      returning s.repository
+    ), history as (
+      insert into sync_history (repository, generation, outcome, reason, started_at, duration_ms, error)
+      select old.repository, coalesce(${details.generation ?? null}::bigint, old.pending_generation), 'failed', ${details.reason ?? null},
+        old.started_at, ${details.durationMs === undefined ? null : Math.round(details.durationMs)}::integer, ${text}
+      from old join updated using (repository)
+    )
+    select count(*) as n from updated`.execute(db);
+  return Number(r.rows[0]?.n ?? 0) === 1;
 }
 
 /**
@@ -456,4 +521,89 @@ export async function requestStaleSyncs(db: TrackingDb, olderThanMs: number): Pr
       and (last_synced_at is null or last_synced_at < now() - make_interval(secs => ${olderThanMs / 1000}))
     returning repository`.execute(db);
   return r.rows.length;
+}
+
+/** Whether replication is paused at this site (no dispatch, no claim). */
+export async function isPaused(db: TrackingDb): Promise<boolean> {
+  const row = await db.selectFrom("site_control").select("paused").where("id", "=", 1).executeTakeFirst();
+  return row?.paused ?? false;
+}
+
+/** The pause switch: who and when, as the status service shows it. */
+export interface PauseState {
+  readonly paused: boolean;
+  readonly pausedAt: Date | null;
+  readonly pausedBy: string | null;
+}
+
+/** Reads the pause switch. */
+export async function pauseState(db: TrackingDb): Promise<PauseState> {
+  const row = await db.selectFrom("site_control").select(["paused", "paused_at", "paused_by"]).where("id", "=", 1).executeTakeFirst();
+  return { paused: row?.paused ?? false, pausedAt: row?.paused_at ?? null, pausedBy: row?.paused_by ?? null };
+}
+
+/** Pauses or resumes replication at this site; returns the new state. */
+export async function setPaused(db: TrackingDb, paused: boolean, by?: string): Promise<PauseState> {
+  const row = await db
+    .insertInto("site_control")
+    .values({ id: 1, paused, paused_at: paused ? new Date() : null, paused_by: paused ? (by ?? null) : null })
+    .onConflict((oc) =>
+      oc.column("id").doUpdateSet({ paused, paused_at: paused ? new Date() : null, paused_by: paused ? (by ?? null) : null, updated_at: new Date() }),
+    )
+    .returning(["paused", "paused_at", "paused_by"])
+    .executeTakeFirstOrThrow();
+  return { paused: row.paused, pausedAt: row.paused_at, pausedBy: row.paused_by };
+}
+
+/** One finished sync, newest first from {@link recentSyncs}. */
+export interface SyncRecord {
+  readonly generation: number;
+  readonly outcome: "synced" | "failed";
+  readonly reason: string | null;
+  readonly startedAt: Date | null;
+  readonly finishedAt: Date;
+  readonly durationMs: number | null;
+  readonly bytesCopied: number;
+  readonly blobsCopied: number;
+  readonly blobsMounted: number;
+  readonly lagMs: number | null;
+  readonly error: string | null;
+}
+
+/** The newest finished syncs of a repository. */
+export async function recentSyncs(db: TrackingDb, repository: string, limit = 10): Promise<SyncRecord[]> {
+  const rows = await db
+    .selectFrom("sync_history")
+    .selectAll()
+    .where("repository", "=", repository)
+    .orderBy("finished_at", "desc")
+    .orderBy("id", "desc")
+    .limit(limit)
+    .execute();
+  return rows.map((row) => ({
+    generation: Number(row.generation),
+    outcome: row.outcome,
+    reason: row.reason,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    durationMs: row.duration_ms,
+    bytesCopied: Number(row.bytes_copied),
+    blobsCopied: row.blobs_copied,
+    blobsMounted: row.blobs_mounted,
+    lagMs: row.lag_ms,
+    error: row.error,
+  }));
+}
+
+/** Replication lag percentiles (seconds) over the syncs finished in the last `windowMs`; nulls without samples. */
+export async function lagPercentiles(db: TrackingDb, windowMs = 3_600_000): Promise<{ p50: number | null; p99: number | null; samples: number }> {
+  const r = await sql<{ p50: number | null; p99: number | null; n: string }>`
+    select percentile_cont(0.5) within group (order by lag_ms) as p50,
+           percentile_cont(0.99) within group (order by lag_ms) as p99,
+           count(lag_ms) as n
+    from sync_history
+    where lag_ms is not null and finished_at > now() - make_interval(secs => ${windowMs / 1000})`.execute(db);
+  const row = r.rows[0];
+  const toSeconds = (ms: number | null | undefined): number | null => (ms === null || ms === undefined ? null : Number(ms) / 1000);
+  return { p50: toSeconds(row?.p50), p99: toSeconds(row?.p99), samples: Number(row?.n ?? 0) };
 }

@@ -24,7 +24,7 @@ import { takeWithinCapacity, trackedCount, unclaimedDispatches, undispatch } fro
 import { createEventHandler } from "./events.js";
 import type { Outcome } from "./events.js";
 import { PROMETHEUS_CONTENT_TYPE, createMetrics } from "./metrics.js";
-import type { Metrics } from "./metrics.js";
+import type { Metrics, QueueDepths } from "./metrics.js";
 import { applyResync, parseResyncRequest } from "./resync.js";
 import type { ResyncReply } from "./resync.js";
 import { CONSUMER_NAME, ensureConsumer, ensureGeoEventsMirror, ensureTransferJobs } from "./streams.js";
@@ -486,8 +486,21 @@ export function buildDispatcher(deps: DispatcherDeps): Dispatcher {
       logger.debug({ err }, "cannot count tracking rows for /metrics");
       return undefined;
     });
-    return reply.header("content-type", PROMETHEUS_CONTENT_TYPE).send(metrics.render(counts));
+    const queues = await queueDepths().catch((err: unknown) => {
+      logger.debug({ err }, "cannot read queue depths for /metrics");
+      return undefined;
+    });
+    return reply.header("content-type", PROMETHEUS_CONTENT_TYPE).send(metrics.render(counts, queues));
   });
+
+  async function queueDepths(): Promise<QueueDepths> {
+    const manager = await jsm();
+    const [jobs, consumer] = await Promise.all([
+      manager.streams.info(STREAM_NAMES.TRANSFER_JOBS),
+      manager.consumers.info(STREAM_NAMES.GEO_EVENTS, CONSUMER_NAME),
+    ]);
+    return { transfer_jobs: jobs.state.messages, geo_events: consumer.num_pending, geo_events_unacked: consumer.num_ack_pending };
+  }
 
   const keep = (name: string, loop: Promise<void>): void => {
     loops.push(

@@ -28,6 +28,15 @@ export const REPOSITORIES_GAUGE = {
   help: "Tracking rows per state (read from Postgres at scrape time)",
 } as const;
 
+/** Name of the queue depth gauge. */
+export const QUEUE_GAUGE = {
+  name: "georep_queue_depth",
+  help: "Messages waiting: transfer_jobs (TRANSFER_JOBS work queue), geo_events (mirrored events the dispatcher has not consumed yet), geo_events_unacked (delivered, not yet acknowledged)",
+} as const;
+
+/** Queue depths read at scrape time. */
+export type QueueDepths = Readonly<Partial<Record<"transfer_jobs" | "geo_events" | "geo_events_unacked", number>>>;
+
 /** Label values that exist from the start, so rates work before the first increment. */
 const INITIAL_LABELS: Partial<Record<MetricName, readonly string[]>> = {
   jobsDispatched: ["event", "backfill", "retry", "resync"] satisfies readonly TransferReason[],
@@ -41,8 +50,8 @@ export interface Metrics {
   inc(metric: MetricName, options?: { readonly label?: string; readonly by?: number }): void;
   /** The current value (of one label, or the sum over labels). */
   get(metric: MetricName, label?: string): number;
-  /** Every counter, then the gauge when `counts` is given. */
-  render(counts?: Readonly<Record<SyncState, number>>): string;
+  /** Every counter, then the gauges of what is given. */
+  render(counts?: Readonly<Record<SyncState, number>>, queues?: QueueDepths): string;
 }
 
 /** The content type of {@link Metrics.render}'s output. */
@@ -73,7 +82,7 @@ export function createMetrics(): Metrics {
       for (const v of series.values()) sum += v;
       return sum;
     },
-    render(counts) {
+    render(counts, queues) {
       const lines: string[] = [];
       for (const [key, def] of Object.entries(METRICS)) {
         lines.push(`# HELP ${def.name} ${def.help}`, `# TYPE ${def.name} counter`);
@@ -85,6 +94,10 @@ export function createMetrics(): Metrics {
       if (counts !== undefined) {
         lines.push(`# HELP ${REPOSITORIES_GAUGE.name} ${REPOSITORIES_GAUGE.help}`, `# TYPE ${REPOSITORIES_GAUGE.name} gauge`);
         for (const [state, n] of Object.entries(counts)) lines.push(`${REPOSITORIES_GAUGE.name}{state="${state}"} ${n}`);
+      }
+      if (queues !== undefined && Object.keys(queues).length > 0) {
+        lines.push(`# HELP ${QUEUE_GAUGE.name} ${QUEUE_GAUGE.help}`, `# TYPE ${QUEUE_GAUGE.name} gauge`);
+        for (const [queue, n] of Object.entries(queues)) lines.push(`${QUEUE_GAUGE.name}{queue="${queue}"} ${n}`);
       }
       return `${lines.join("\n")}\n`;
     },

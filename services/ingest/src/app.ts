@@ -6,7 +6,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import { HttpError, createHttpErrorHandler, healthPlugin, notFoundHandler } from "@georep/runtime";
+import { HttpError, PROMETHEUS_CONTENT_TYPE, createHttpErrorHandler, healthPlugin, notFoundHandler } from "@georep/runtime";
 import type { Health, Logger } from "@georep/runtime";
 import { NOTIFICATION_ENVELOPE_MEDIA_TYPE, registryEventDeadLetterSubject, registryEventSubject } from "@georep/schema";
 import fastify from "fastify";
@@ -83,7 +83,7 @@ export async function buildApp(deps: IngestDeps) {
     if ((EVENT_PATHS as readonly string[]).includes(request.routeOptions.url ?? "")) metrics.requests.inc({ status: String(reply.statusCode) });
   });
   await app.register(healthPlugin, { health: deps.health });
-  app.get("/metrics", { logLevel: "warn" }, async (_request, reply) => reply.type("text/plain; version=0.0.4").send(metrics.registry.render()));
+  app.get("/metrics", { logLevel: "warn" }, async (_request, reply) => reply.type(PROMETHEUS_CONTENT_TYPE).send(await metrics.registry.render()));
 
   const secretMatches = createSecretCheck(deps.secret);
   const authenticate = async (request: FastifyRequest) => {

@@ -1,55 +1,10 @@
-/** Prometheus counters of ingest, rendered in the text exposition format. */
-
-/** A counter family with labels. */
-export interface Counter {
-  inc(labels?: Readonly<Record<string, string>>, by?: number): void;
-  get(labels?: Readonly<Record<string, string>>): number;
-}
-
-export interface Registry {
-  counter(name: string, help: string): Counter;
-  /** Text exposition format 0.0.4. */
-  render(): string;
-}
-
-const escapeLabel = (value: string) => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
-const key = (labels: Readonly<Record<string, string>>) =>
-  Object.keys(labels)
-    .sort()
-    .map((k) => `${k}="${escapeLabel(labels[k]!)}"`)
-    .join(",");
-
-export function createRegistry(): Registry {
-  const families: { name: string; help: string; values: Map<string, number> }[] = [];
-  return {
-    counter(name, help) {
-      const values = new Map<string, number>();
-      families.push({ name, help, values });
-      return {
-        inc(labels = {}, by = 1) {
-          const k = key(labels);
-          values.set(k, (values.get(k) ?? 0) + by);
-        },
-        get(labels = {}) {
-          return values.get(key(labels)) ?? 0;
-        },
-      };
-    },
-    render() {
-      const lines: string[] = [];
-      for (const f of families) {
-        lines.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} counter`);
-        if (f.values.size === 0) lines.push(`${f.name} 0`);
-        for (const [labels, value] of f.values) lines.push(labels === "" ? `${f.name} ${value}` : `${f.name}{${labels}} ${value}`);
-      }
-      return `${lines.join("\n")}\n`;
-    },
-  };
-}
+/** Prometheus counters of ingest (the registry is the runtime's). */
+import { createMetricsRegistry } from "@georep/runtime";
+import type { Counter, MetricsRegistry } from "@georep/runtime";
 
 /** The counters ingest keeps. */
 export interface IngestMetrics {
-  readonly registry: Registry;
+  readonly registry: MetricsRegistry;
   /** Envelopes answered, by HTTP status. */
   readonly requests: Counter;
   /** Events received in authenticated envelopes. */
@@ -65,7 +20,7 @@ export interface IngestMetrics {
 }
 
 export function createIngestMetrics(): IngestMetrics {
-  const registry = createRegistry();
+  const registry = createMetricsRegistry();
   return {
     registry,
     requests: registry.counter("georep_ingest_requests_total", "Notification requests answered, by HTTP status"),

@@ -111,7 +111,7 @@ export function buildTransfer(deps: TransferDeps): Transfer {
   http.setErrorHandler(createHttpErrorHandler(logger));
   http.setNotFoundHandler(notFoundHandler);
   void http.register(healthPlugin, { health });
-  http.get("/metrics", { logLevel: "warn" }, async (_request, reply) => reply.header("content-type", PROMETHEUS_CONTENT_TYPE).send(metrics.render()));
+  http.get("/metrics", { logLevel: "warn" }, async (_request, reply) => reply.header("content-type", PROMETHEUS_CONTENT_TYPE).send(await metrics.render()));
 
   return {
     start: () => worker.start(),

@@ -1,96 +1,101 @@
 /**
- * The transfer service's metrics, rendered in the Prometheus text
- * exposition format (version 0.0.4).
+ * The transfer service's metrics, on the runtime's Prometheus registry:
+ * counters of jobs, syncs, bytes and blobs, a sync duration histogram by
+ * outcome and a replication lag histogram (push on the primary to available
+ * here).
  */
+import { DURATION_BUCKETS_SECONDS, PROMETHEUS_CONTENT_TYPE, createMetricsRegistry } from "@georep/runtime";
+import type { Counter, Gauge, Histogram } from "@georep/runtime";
 
-/** The content type of {@link TransferMetrics.render}'s output. */
-export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+export { PROMETHEUS_CONTENT_TYPE };
 
-/** Metric names, types, help and label names. */
+/** Counter names, help and label names. */
 export const METRICS = {
   syncs: {
     name: "georep_transfer_syncs_total",
-    type: "counter",
     help: "Repository syncs finished, by outcome (synced, failed, lease_lost, interrupted)",
     label: "outcome",
+    initial: ["synced", "failed", "lease_lost", "interrupted"],
   },
   jobs: {
     name: "georep_transfer_jobs_total",
-    type: "counter",
-    help: "TRANSFER_JOBS messages handled, by result (claimed, done, busy, invalid, error)",
+    help: "TRANSFER_JOBS messages handled, by result (claimed, done, busy, paused, invalid, error)",
     label: "result",
+    initial: ["claimed", "done", "busy", "paused", "invalid", "error"],
   },
-  bytes: { name: "georep_transfer_bytes_copied_total", type: "counter", help: "Blob bytes uploaded to the secondary registry" },
+  bytes: { name: "georep_transfer_bytes_copied_total", help: "Blob bytes uploaded to the secondary registry" },
   blobs: {
     name: "georep_transfer_blobs_total",
-    type: "counter",
     help: "Blobs handled by syncs, by action (copied: uploaded, skipped: already there, mounted: from another repository)",
     label: "action",
+    initial: ["copied", "skipped", "mounted"],
   },
-  manifests: { name: "georep_transfer_manifests_copied_total", type: "counter", help: "Manifests pushed to the secondary registry" },
-  tagsCopied: { name: "georep_transfer_tags_copied_total", type: "counter", help: "Tags set on the secondary registry" },
-  tagsDeleted: { name: "georep_transfer_tags_deleted_total", type: "counter", help: "Tags removed from the secondary registry" },
-  durationSum: { name: "georep_transfer_sync_duration_seconds_sum", type: "summary", help: "Time spent in finished syncs (any outcome)" },
-  durationCount: { name: "georep_transfer_sync_duration_seconds_count", type: "summary", help: "Finished syncs timed (any outcome)" },
-  inFlight: { name: "georep_transfer_syncs_in_flight", type: "gauge", help: "Syncs running in this process now" },
+  manifests: { name: "georep_transfer_manifests_copied_total", help: "Manifests pushed to the secondary registry" },
+  tagsCopied: { name: "georep_transfer_tags_copied_total", help: "Tags set on the secondary registry" },
+  tagsDeleted: { name: "georep_transfer_tags_deleted_total", help: "Tags removed from the secondary registry" },
 } as const;
 
-/** One of the metrics of {@link METRICS}. */
+/** One of the counters of {@link METRICS}. */
 export type MetricName = keyof typeof METRICS;
+
+/** Buckets of the replication lag histogram, in seconds. */
+export const LAG_BUCKETS_SECONDS: readonly number[] = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600];
 
 /** The transfer service's metrics. */
 export interface TransferMetrics {
-  /** Adds `by` (default 1) to a metric, under `label` for labelled ones. */
+  /** Adds `by` (default 1) to a counter, under `label` for labelled ones. */
   inc(metric: MetricName, label?: string, by?: number): void;
-  /** Sets a gauge. */
-  set(metric: MetricName, value: number): void;
-  /** The current value (under `label`). */
+  /** Sets the in-flight gauge. */
+  setInFlight(value: number): void;
+  /** The current value of a counter (under `label`). */
   get(metric: MetricName, label?: string): number;
   /** Records the duration of a finished sync. */
-  observeDuration(seconds: number): void;
+  observeDuration(seconds: number, outcome?: string): void;
+  /** Records a replication lag sample (seconds from the primary's push to available here). */
+  observeLag(seconds: number): void;
+  /** Number of lag samples so far. */
+  lagSamples(): number;
   /** Every metric in the Prometheus text format. */
-  render(): string;
+  render(): Promise<string>;
 }
-
-const escapeLabel = (value: string) => value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 
 /** Metrics starting at zero. */
 export function createMetrics(): TransferMetrics {
-  const values = new Map<MetricName, Map<string, number>>(Object.keys(METRICS).map((k) => [k as MetricName, new Map()]));
-  const series = (metric: MetricName) => values.get(metric)!;
-  const metrics: TransferMetrics = {
+  const registry = createMetricsRegistry();
+  const counters = new Map<MetricName, { counter: Counter; label?: string }>();
+  for (const [key, def] of Object.entries(METRICS) as [MetricName, (typeof METRICS)[MetricName]][]) {
+    const label = "label" in def ? def.label : undefined;
+    const initial = "initial" in def ? def.initial.map((value) => ({ [def.label]: value })) : undefined;
+    counters.set(key, { counter: registry.counter(def.name, def.help, initial === undefined ? {} : { initial }), ...(label === undefined ? {} : { label }) });
+  }
+  const inFlight: Gauge = registry.gauge("georep_transfer_syncs_in_flight", "Syncs running in this process now");
+  const duration: Histogram = registry.histogram("georep_transfer_sync_duration_seconds", "Duration of finished syncs, by outcome", DURATION_BUCKETS_SECONDS);
+  const lag: Histogram = registry.histogram(
+    "georep_replication_lag_seconds",
+    "Replication lag: from the push on the primary to the sync that made it available here",
+    LAG_BUCKETS_SECONDS,
+  );
+  const labels = (metric: MetricName, label: string) => {
+    const family = counters.get(metric)!;
+    return family.label === undefined ? {} : { [family.label]: label };
+  };
+  return {
     inc(metric, label = "", by = 1) {
-      const s = series(metric);
-      s.set(label, (s.get(label) ?? 0) + by);
+      counters.get(metric)!.counter.inc(labels(metric, label), by);
     },
-    set(metric, value) {
-      series(metric).set("", value);
+    setInFlight(value) {
+      inFlight.set(value);
     },
     get(metric, label = "") {
-      return series(metric).get(label) ?? 0;
+      return counters.get(metric)!.counter.get(labels(metric, label));
     },
-    observeDuration(seconds) {
-      metrics.inc("durationSum", "", seconds);
-      metrics.inc("durationCount");
+    observeDuration(seconds, outcome = "synced") {
+      duration.observe(seconds, { outcome });
     },
-    render() {
-      const lines: string[] = [];
-      const summary = METRICS.durationSum.name.replace(/_sum$/, "");
-      lines.push(`# HELP ${summary} Duration of finished syncs`, `# TYPE ${summary} summary`);
-      lines.push(`${METRICS.durationSum.name} ${metrics.get("durationSum")}`, `${METRICS.durationCount.name} ${metrics.get("durationCount")}`);
-      for (const [key, def] of Object.entries(METRICS)) {
-        if (def.type === "summary") continue;
-        lines.push(`# HELP ${def.name} ${def.help}`, `# TYPE ${def.name} ${def.type}`);
-        const s = series(key as MetricName);
-        if ("label" in def) {
-          if (s.size === 0) lines.push(`${def.name} 0`);
-          for (const [label, value] of [...s].sort(([a], [b]) => (a < b ? -1 : 1))) lines.push(`${def.name}{${def.label}="${escapeLabel(label)}"} ${value}`);
-        } else {
-          lines.push(`${def.name} ${s.get("") ?? 0}`);
-        }
-      }
-      return `${lines.join("\n")}\n`;
+    observeLag(seconds) {
+      lag.observe(seconds);
     },
+    lagSamples: () => lag.count(),
+    render: () => registry.render(),
   };
-  return metrics;
 }

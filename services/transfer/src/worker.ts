@@ -37,6 +37,8 @@ export const DEFAULT_FETCH_EXPIRES_MS = 5_000;
 export const DEFAULT_STREAM_POLL_MS = 1_000;
 /** Random extra delay of a `busy` nak, so replicas do not retry in lockstep. */
 export const BUSY_JITTER_MS = 1_000;
+/** `nak` delay of a job that arrives while replication is paused at this site. */
+export const PAUSED_RETRY_MS = 5_000;
 
 /** Settings of the worker. */
 export interface WorkerOptions {
@@ -130,6 +132,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   const running = new Set<Promise<void>>();
   /** Blob copies under way across this worker's concurrent syncs (a shared layer is copied once, then mounted). */
   const inFlightBlobs: InFlightBlobs = new Map();
+  let syncsRunning = 0;
   /** Wakes the loop when a slot frees up. */
   let slotFreed: (() => void) | undefined;
 
@@ -181,7 +184,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         .catch((err: unknown) => log.warn({ err }, "cannot renew the lease; will try again"));
     }, Math.max(200, Math.floor(options.leaseMs / 3)));
 
-    metrics.inc("inFlight");
+    metrics.setInFlight(++syncsRunning);
     const started = performance.now();
     let result: SyncResult | undefined;
     let failure: unknown;
@@ -211,8 +214,8 @@ export function createWorker(deps: WorkerDeps): Worker {
       clearInterval(keepAlive);
       clearInterval(renew);
       handBack.signal.removeEventListener("abort", onHandBack);
-      metrics.inc("inFlight", "", -1);
-      metrics.observeDuration((performance.now() - started) / 1000);
+      metrics.setInFlight(--syncsRunning);
+      metrics.observeDuration((performance.now() - started) / 1000, result !== undefined ? "synced" : "failed");
     }
 
     if (controller.signal.aborted) {
@@ -240,8 +243,10 @@ export function createWorker(deps: WorkerDeps): Worker {
           durationMs: result.durationMs,
           unremovableTags: result.tags.unremovable,
           verifiedTags: result.verifiedTags,
+          reason: job.reason,
         });
         metrics.inc("syncs", recorded ? "synced" : "lease_lost");
+        if (recorded && claimed.pushedAt !== null) metrics.observeLag(Math.max(0, Date.now() - claimed.pushedAt.getTime()) / 1000);
         metrics.inc("bytes", "", result.bytes);
         metrics.inc("blobs", "copied", result.blobs.copied);
         metrics.inc("blobs", "skipped", result.blobs.skipped);
@@ -264,7 +269,11 @@ export function createWorker(deps: WorkerDeps): Worker {
         else log.warn(summary, "repository synced but the lease was lost meanwhile; not recorded");
       } else {
         const text = describeError(failure);
-        const recorded = await fail(db, repository, options.workerId, text, options.backoff);
+        const recorded = await fail(db, repository, options.workerId, text, options.backoff, {
+          generation: claimed.generation,
+          reason: job.reason,
+          durationMs: performance.now() - started,
+        });
         metrics.inc("syncs", recorded ? "failed" : "lease_lost");
         log.warn({ err: failure, recorded }, "repository sync failed");
       }
@@ -310,6 +319,10 @@ export function createWorker(deps: WorkerDeps): Worker {
         message.nak(delay);
         return;
       }
+      case "paused":
+        log.debug("replication is paused at this site; job comes back later");
+        message.nak(PAUSED_RETRY_MS + Math.floor(Math.random() * BUSY_JITTER_MS));
+        return;
       case "claimed":
         log.debug({ syncGeneration: claimed.generation }, "repository claimed");
         await runClaimed(message, job, claimed, log);

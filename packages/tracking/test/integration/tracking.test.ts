@@ -4,7 +4,7 @@ import pg from "pg";
 import { startPostgres } from "@georep/testing";
 import type { RunningPostgres } from "@georep/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { claim, complete, requestStaleSyncs, countByState, fail, getRow, inFlight, migrateTracking, reconcileCatalog, recordBlobs, blobLocations, releaseExpiredLeases, renewLease, requestSync, takeDispatchable } from "../../src/index.js";
+import { claim, complete, isPaused, lagPercentiles, pauseState, recentSyncs, setPaused, requestStaleSyncs, countByState, fail, getRow, inFlight, migrateTracking, reconcileCatalog, recordBlobs, blobLocations, releaseExpiredLeases, renewLease, requestSync, takeDispatchable } from "../../src/index.js";
 import type { TrackingDatabase } from "../../src/index.js";
 
 let server: RunningPostgres;
@@ -25,7 +25,7 @@ beforeAll(async () => {
   db = open();
   // two replicas migrating at once apply the migration once
   const [a, b] = await Promise.all([migrateTracking(db), migrateTracking(open())]);
-  expect([...a, ...b]).toEqual(["0001_repository_sync", "0002_incremental_sync"]);
+  expect([...a, ...b]).toEqual(["0001_repository_sync", "0002_incremental_sync", "0003_history_and_control"]);
 });
 
 afterAll(async () => {
@@ -34,7 +34,8 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await sql`truncate repository_sync, blob_location`.execute(db);
+  await sql`truncate repository_sync, blob_location, sync_history`.execute(db);
+  await setPaused(db, false);
 });
 
 describe("tracking rows", () => {
@@ -186,5 +187,51 @@ describe("tracking rows", () => {
     await recordBlobs(db, "team/b", ["sha256:1"]);
     expect((await blobLocations(db, "sha256:1", "team/c")).sort()).toEqual(["team/a", "team/b"]);
     expect(await blobLocations(db, "sha256:1", "team/a")).toEqual(["team/b"]);
+  });
+
+  it("keeps a history of finished syncs, with a lag sample only when the sync covered a new event", async () => {
+    const pushedAt = new Date(Date.now() - 2_000);
+    await requestSync(db, "team/hist", "event", pushedAt, "v1");
+    let [job] = await takeDispatchable(db, 10);
+    await claim(db, "team/hist", job!.generation, "w", 30_000);
+    expect(await fail(db, "team/hist", "w", 'tag "v1": blob unknown', { baseMs: 10, capMs: 10 }, { reason: "event", durationMs: 3 })).toBe(true);
+    await new Promise((r) => setTimeout(r, 30));
+    [job] = await takeDispatchable(db, 10);
+    await claim(db, "team/hist", job!.generation, "w", 30_000);
+    expect(await complete(db, "team/hist", "w", job!.generation, { ...success, reason: "retry" })).toBe(true);
+    // a backfill re-verification covers no new push: no lag sample
+    await requestSync(db, "team/hist", "backfill");
+    [job] = await takeDispatchable(db, 10);
+    await claim(db, "team/hist", job!.generation, "w", 30_000);
+    expect(await complete(db, "team/hist", "w", job!.generation, { ...success, reason: "backfill" })).toBe(true);
+
+    const history = await recentSyncs(db, "team/hist");
+    expect(history.map((h) => [h.outcome, h.reason, h.generation])).toEqual([
+      ["synced", "backfill", 2],
+      ["synced", "retry", 1],
+      ["failed", "event", 1],
+    ]);
+    expect(history[2]).toMatchObject({ error: 'tag "v1": blob unknown', durationMs: 3, lagMs: null });
+    expect(history[1]!.lagMs).toBeGreaterThanOrEqual(2_000);
+    expect(history[0]!.lagMs).toBeNull();
+    const lag = await lagPercentiles(db);
+    expect(lag.samples).toBe(1);
+    expect(lag.p50).toBeGreaterThanOrEqual(2);
+    expect(await recentSyncs(db, "team/other")).toEqual([]);
+  });
+
+  it("while paused nothing is dispatched or claimed, and events are still recorded", async () => {
+    await requestSync(db, "team/p", "event");
+    const [job] = await takeDispatchable(db, 10);
+    expect(await setPaused(db, true, "ops")).toMatchObject({ paused: true, pausedBy: "ops" });
+    expect(await isPaused(db)).toBe(true);
+    expect((await claim(db, "team/p", job!.generation, "w", 30_000)).kind).toBe("paused");
+    await requestSync(db, "team/q", "event");
+    expect((await getRow(db, "team/q"))?.state).toBe("pending");
+    expect(await takeDispatchable(db, 10)).toEqual([]);
+    expect(await setPaused(db, false)).toEqual({ paused: false, pausedAt: null, pausedBy: null });
+    expect((await pauseState(db)).paused).toBe(false);
+    expect((await takeDispatchable(db, 10)).map((d) => d.repository)).toEqual(["team/q"]);
+    expect((await claim(db, "team/p", job!.generation, "w", 30_000)).kind).toBe("claimed");
   });
 });

@@ -129,6 +129,9 @@ describe("dispatcher main", () => {
     expect(metrics).toMatch(/^georep_dispatcher_jobs_dispatched_total\{reason="backfill"\} 2$/m);
     expect(metrics).toMatch(/^georep_dispatcher_resync_requests_total\{outcome="accepted"\} 1$/m);
     expect(metrics).toMatch(/^georep_dispatcher_repositories\{state="pending"\} 2$/m);
+    // no transfer runs here: the two backfill jobs (at least) wait in TRANSFER_JOBS
+    expect(Number(/^georep_queue_depth\{queue="transfer_jobs"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);
+    expect(metrics).toMatch(/^georep_queue_depth\{queue="geo_events"\} 0$/m);
 
     proc.child.kill("SIGTERM");
     expect(await proc.exited).toBe(0);

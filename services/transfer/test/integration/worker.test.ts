@@ -11,7 +11,7 @@ import { connectNats } from "@georep/runtime";
 import { STREAM_NAMES } from "@georep/schema";
 import { createRegistryClient } from "@georep/registry-client";
 import type { RegistryClient } from "@georep/registry-client";
-import { claim, getRow, migrateTracking } from "@georep/tracking";
+import { claim, getRow, migrateTracking, recentSyncs } from "@georep/tracking";
 import type { TrackingDatabase } from "@georep/tracking";
 import { startNats, startPostgres, startRegistry } from "@georep/testing";
 import type { RunningNats, RunningPostgres, RunningRegistry } from "@georep/testing";
@@ -89,8 +89,14 @@ describe("transfer worker", () => {
     expect(transfer.metrics.get("blobs", "copied")).toBe(3);
     const text = (await transfer.http.inject({ method: "GET", url: "/metrics" })).body;
     expect(text).toContain('georep_transfer_syncs_total{outcome="synced"} 1');
+    // the event's push to this sync is one replication lag sample, here and in the sync history
+    expect(transfer.metrics.lagSamples()).toBe(1);
+    expect(text).toContain("georep_replication_lag_seconds_count 1");
+    const [history] = await recentSyncs(db, repo);
+    expect(history).toMatchObject({ outcome: "synced", reason: "event", generation });
+    expect(history?.lagMs).toBeGreaterThanOrEqual(0);
     expect(text).toContain(`georep_transfer_bytes_copied_total ${img.blobs.reduce((n, b) => n + b.size, 0)}`);
-    expect(text).toMatch(/georep_transfer_sync_duration_seconds_count 1\n/);
+    expect(text).toContain('georep_transfer_sync_duration_seconds_count{outcome="synced"} 1\n');
   });
 
   it("records a failed sync (the tag named, retry scheduled) and acks the job", async () => {

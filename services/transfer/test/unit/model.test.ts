@@ -25,7 +25,7 @@ describe("tagListChecksum", () => {
 });
 
 describe("metrics", () => {
-  it("renders labelled counters, the duration summary and gauges in the Prometheus text format", () => {
+  it("renders labelled counters, the duration and lag histograms and the in-flight gauge", async () => {
     const m = createMetrics();
     m.inc("syncs", "synced");
     m.inc("syncs", "synced");
@@ -34,13 +34,21 @@ describe("metrics", () => {
     m.inc("bytes", "", 1024);
     m.observeDuration(1.5);
     m.observeDuration(0.5);
-    m.inc("inFlight");
-    const text = m.render();
-    expect(text).toContain('georep_transfer_syncs_total{outcome="failed"} 1\ngeorep_transfer_syncs_total{outcome="synced"} 2\n');
+    m.observeDuration(0.02, "failed");
+    m.observeLag(0.3);
+    m.observeLag(4);
+    m.setInFlight(1);
+    const text = await m.render();
+    expect(text).toContain('georep_transfer_syncs_total{outcome="synced"} 2\ngeorep_transfer_syncs_total{outcome="failed"} 1\n');
     expect(text).toContain('georep_transfer_blobs_total{action="mounted"} 3\n');
     expect(text).toContain("georep_transfer_bytes_copied_total 1024\n");
-    expect(text).toContain("# TYPE georep_transfer_sync_duration_seconds summary\ngeorep_transfer_sync_duration_seconds_sum 2\ngeorep_transfer_sync_duration_seconds_count 2\n");
+    expect(text).toContain("# TYPE georep_transfer_sync_duration_seconds histogram\n");
+    expect(text).toContain('georep_transfer_sync_duration_seconds_bucket{outcome="synced",le="1"} 1\n');
+    expect(text).toContain('georep_transfer_sync_duration_seconds_sum{outcome="synced"} 2\ngeorep_transfer_sync_duration_seconds_count{outcome="synced"} 2\n');
+    expect(text).toContain('georep_transfer_sync_duration_seconds_count{outcome="failed"} 1\n');
+    expect(text).toContain('georep_replication_lag_seconds_bucket{le="0.5"} 1\ngeorep_replication_lag_seconds_bucket{le="1"} 1\ngeorep_replication_lag_seconds_bucket{le="2"} 1\ngeorep_replication_lag_seconds_bucket{le="5"} 2\n');
     expect(text).toContain("# TYPE georep_transfer_syncs_in_flight gauge\ngeorep_transfer_syncs_in_flight 1\n");
+    expect(m.lagSamples()).toBe(2);
   });
 });
 
