@@ -1,6 +1,6 @@
 /** @georep/tracking: the secondary's tracking table and its state machine (DESIGN.md, "The tracking row"). */
 export { TRACKING_MIGRATIONS, TRACKING_MIGRATION_LOCK_ID, TRACKING_MIGRATION_TABLE, TRACKING_MIGRATION_LOCK_TABLE } from "./table.js";
-export type { TrackingDatabase, RepositorySyncTable, BlobLocationTable, SyncHistoryTable, SiteControlTable } from "./table.js";
+export type { TrackingDatabase, RepositorySyncTable, BlobLocationTable, SyncHistoryTable, SiteControlTable, AwaitedTag } from "./table.js";
 export {
   DEFAULT_BACKOFF,
   retryDelayMs,
@@ -26,4 +26,4 @@ export {
   recentSyncs,
   lagPercentiles,
 } from "./tracking.js";
-export type { BackoffPolicy, TrackingRow, TrackingDb, Dispatch, Claim, SyncSuccess, IncrementalBasis, PauseState, SyncRecord } from "./tracking.js";
+export type { BackoffPolicy, TrackingRow, TrackingDb, Dispatch, Claim, SyncSuccess, IncrementalBasis, PauseState, SyncRecord, SyncRequestDetails } from "./tracking.js";

@@ -43,8 +43,21 @@ export interface RepositorySyncTable {
   event_tags: ColumnType<string[], string, string>;
   /** Something since the last claim needs a full sync (an event without a tag, a failure, a resync). */
   needs_full_sync: boolean;
+  /**
+   * Tag → the digest and time of the newest push event naming it, since the
+   * last claim: the sync checks the primary's tag points there (Distribution
+   * notifies a push before it links the tag, so an event can overtake it).
+   */
+  event_digests: ColumnType<Record<string, AwaitedTag>, string, string>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
+}
+
+/** What a push event said a tag should point at, and when it was pushed. */
+export interface AwaitedTag {
+  readonly digest: string;
+  /** RFC 3339 time of the event on the primary. */
+  readonly at: string;
 }
 
 /** The blob index: which repositories of the secondary hold which blob (mount sources). */
@@ -168,6 +181,11 @@ export const TRACKING_MIGRATIONS: Readonly<Record<string, Migration>> = {
           updated_at timestamptz not null default now()
         )`.execute(db);
       await sql`insert into site_control (id) values (1)`.execute(db);
+    },
+  },
+  "0004_event_digests": {
+    async up(db: Kysely<unknown>) {
+      await sql`alter table repository_sync add column event_digests jsonb not null default '{}'`.execute(db);
     },
   },
 };

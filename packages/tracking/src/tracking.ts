@@ -19,7 +19,7 @@ import type { TransferReason } from "@georep/schema";
 import { migrate } from "@georep/runtime";
 import type { Logger } from "@georep/runtime";
 import { TRACKING_MIGRATIONS, TRACKING_MIGRATION_LOCK_ID, TRACKING_MIGRATION_LOCK_TABLE, TRACKING_MIGRATION_TABLE } from "./table.js";
-import type { RepositorySyncTable, TrackingDatabase } from "./table.js";
+import type { AwaitedTag, RepositorySyncTable, TrackingDatabase } from "./table.js";
 
 export type TrackingDb = Kysely<TrackingDatabase> | Transaction<TrackingDatabase>;
 
@@ -124,29 +124,53 @@ export async function getRow(db: TrackingDb, repository: string): Promise<Tracki
   return r === undefined ? undefined : toRow(r);
 }
 
+/** More about a sync request. */
+export interface SyncRequestDetails {
+  /** The digest the push event said `tag` points at (checked on the primary by the sync). */
+  readonly digest?: string | undefined;
+  /** Do not dispatch before this time (a re-check that should let the primary settle). */
+  readonly notBefore?: Date | undefined;
+}
+
 /**
  * Something happened to `repository` that a sync must cover (an event, a
  * resync): bump its generation, make it pending (a failed row stops waiting
  * for its retry time), raise its priority. Creates the row if needed.
  */
-export async function requestSync(db: TrackingDb, repository: string, reason: TransferReason, at: Date = new Date(), tag?: string): Promise<void> {
+export async function requestSync(
+  db: TrackingDb,
+  repository: string,
+  reason: TransferReason,
+  at: Date = new Date(),
+  tag?: string,
+  details: SyncRequestDetails = {},
+): Promise<void> {
   const priority = DEFAULT_TRANSFER_PRIORITY[reason];
   // A push event names its tag: an incremental sync resolves only the tags named since the
   // last claim. Anything else (an event without a tag, a resync) asks for a full sync.
   const named = reason === "event" && tag !== undefined ? tag : null;
+  const awaited = named !== null && details.digest !== undefined ? JSON.stringify({ digest: details.digest, at: at.toISOString() }) : null;
+  const notBefore = details.notBefore ?? null;
   await sql`
-    insert into repository_sync (repository, priority, pending_generation, last_event_at, event_tags)
-    values (${repository}, ${priority}, 1, ${reason === "event" ? at : null}, ${JSON.stringify(named === null ? [] : [named])}::jsonb)
+    insert into repository_sync (repository, priority, pending_generation, last_event_at, event_tags, event_digests, retry_at)
+    values (${repository}, ${priority}, 1, ${reason === "event" ? at : null}, ${JSON.stringify(named === null ? [] : [named])}::jsonb,
+      case when ${awaited}::jsonb is null then '{}'::jsonb else jsonb_build_object(${named}::text, ${awaited}::jsonb) end, ${notBefore}::timestamptz)
     on conflict (repository) do update set
       pending_generation = repository_sync.pending_generation + 1,
       priority = least(repository_sync.priority, excluded.priority),
       state = case when repository_sync.state = 'started' then 'started' else 'pending' end,
-      retry_at = null,
+      retry_at = ${notBefore}::timestamptz,
       missing_on_primary = false,
-      last_event_at = coalesce(excluded.last_event_at, repository_sync.last_event_at),
+      last_event_at = greatest(excluded.last_event_at, repository_sync.last_event_at),
       event_tags = case
         when ${named}::text is null or repository_sync.event_tags ? ${named}::text then repository_sync.event_tags
         else repository_sync.event_tags || jsonb_build_array(${named}::text) end,
+      -- the newest push of a tag wins (a re-check of an older one must not override it)
+      event_digests = case
+        when ${awaited}::jsonb is null then repository_sync.event_digests
+        when repository_sync.event_digests ? ${named}::text
+          and (repository_sync.event_digests -> ${named}::text ->> 'at')::timestamptz >= ${at} then repository_sync.event_digests
+        else repository_sync.event_digests || jsonb_build_object(${named}::text, ${awaited}::jsonb) end,
       needs_full_sync = repository_sync.needs_full_sync or ${named}::text is null,
       updated_at = now()`.execute(db);
 }
@@ -261,6 +285,8 @@ export type Claim =
       readonly missingOnPrimary: boolean;
       /** The primary's push this sync delivers (the row's newest event since the last success), or null. */
       readonly pushedAt: Date | null;
+      /** Tags push events named since the last claim, with the digest each event said (see {@link AwaitedTag}). */
+      readonly awaited: Readonly<Record<string, AwaitedTag>>;
       readonly incremental?: IncrementalBasis;
     }
   /** Another worker holds a live lease: retry the job after it expires. */
@@ -287,9 +313,11 @@ export async function claim(db: TrackingDb, repository: string, jobGeneration: n
     needs_full_sync: boolean;
     last_event_at: Date | null;
     last_synced_at: Date | null;
+    event_digests: Record<string, AwaitedTag>;
+    taken_over: boolean;
   }>`
     with old as (
-      select repository, event_tags, needs_full_sync, last_event_at, last_synced_at from repository_sync
+      select repository, event_tags, needs_full_sync, last_event_at, last_synced_at, event_digests, state = 'started' as taken_over from repository_sync
       where repository = ${repository}
         and (state <> 'started' or lease_expires_at < now())
         and synced_generation < ${jobGeneration}
@@ -301,19 +329,22 @@ export async function claim(db: TrackingDb, repository: string, jobGeneration: n
       lease_expires_at = now() + make_interval(secs => ${leaseMs / 1000}),
       started_at = now(),
       event_tags = '[]',
+      event_digests = '{}',
       needs_full_sync = false,
       updated_at = now()
     from old where s.repository = old.repository
-    returning s.pending_generation, s.missing_on_primary, s.verified_tags, old.event_tags, old.needs_full_sync, old.last_event_at, old.last_synced_at`.execute(db);
+    returning s.pending_generation, s.missing_on_primary, s.verified_tags, old.event_tags, old.needs_full_sync, old.last_event_at, old.last_synced_at, old.event_digests, old.taken_over`.execute(db);
   const row = r.rows[0];
   if (row !== undefined) {
-    const full = row.needs_full_sync || Object.keys(row.verified_tags).length === 0;
+    // Taking over an expired lease: what the dead worker was handed is gone, so everything is checked.
+    const full = row.needs_full_sync || row.taken_over || Object.keys(row.verified_tags).length === 0;
     return {
       kind: "claimed",
       generation: Number(row.pending_generation),
       missingOnPrimary: row.missing_on_primary,
       // A push since the last successful sync: this sync makes it available here.
       pushedAt: row.last_event_at !== null && (row.last_synced_at === null || row.last_event_at > row.last_synced_at) ? row.last_event_at : null,
+      awaited: row.event_digests,
       ...(full ? {} : { incremental: { verifiedTags: row.verified_tags, eventTags: row.event_tags } }),
     };
   }

@@ -50,7 +50,10 @@ export function createEventHandler(deps: EventHandlerDeps): (message: JsMsg) => 
     try {
       // A tag push names its tag (the next sync may resolve only the tags named); anything else asks for a full sync.
       const tag = event.event_type === "push" ? event.tag : undefined;
-      await requestSync(db, event.repository, "event", Number.isNaN(createdAt.getTime()) ? new Date() : createdAt, tag);
+      // With the digest the event names, the sync checks the tag really points there (see SyncOptions.awaited).
+      await requestSync(db, event.repository, "event", Number.isNaN(createdAt.getTime()) ? new Date() : createdAt, tag, {
+        digest: tag === undefined ? undefined : event.digest,
+      });
     } catch (error) {
       log.warn({ err: error, repository: event.repository }, "cannot record the geo event; will retry");
       return { kind: "retry", error };

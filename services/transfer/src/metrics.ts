@@ -33,6 +33,10 @@ export const METRICS = {
   manifests: { name: "georep_transfer_manifests_copied_total", help: "Manifests pushed to the secondary registry" },
   tagsCopied: { name: "georep_transfer_tags_copied_total", help: "Tags set on the secondary registry" },
   tagsDeleted: { name: "georep_transfer_tags_deleted_total", help: "Tags removed from the secondary registry" },
+  rechecks: {
+    name: "georep_transfer_tag_rechecks_total",
+    help: "Pushed tags the primary did not show on the event's digest yet (notified before linked), synced again shortly",
+  },
 } as const;
 
 /** One of the counters of {@link METRICS}. */

@@ -29,7 +29,7 @@ import {
 } from "@georep/registry-client";
 import type { CopyBlobAction, Descriptor, Manifest, Referrers, RegistryClient } from "@georep/registry-client";
 import { blobLocations, forgetRepositoryBlobs, recordBlobs } from "@georep/tracking";
-import type { IncrementalBasis, TrackingDb } from "@georep/tracking";
+import type { AwaitedTag, IncrementalBasis, TrackingDb } from "@georep/tracking";
 import { TRANSFER_ERROR_CODES, TagsFailedError, TransferError, describeError } from "./errors.js";
 import type { TagFailure } from "./errors.js";
 import { createLimiter, mapLimited, settleAll } from "./limit.js";
@@ -74,7 +74,20 @@ export interface SyncOptions {
    * back) is found by the next full sync (re-verification).
    */
   readonly incremental?: IncrementalBasis | undefined;
+  /**
+   * Tags push events named, with the digest each event said. Distribution
+   * sends a push notification before it links the tag, so a fast sync can
+   * find the tag missing or still on its old digest: such tags come back in
+   * {@link SyncResult.unconfirmed} for a re-check, while the event is younger
+   * than {@link SyncOptions.awaitWindowMs}.
+   */
+  readonly awaited?: Readonly<Record<string, AwaitedTag>> | undefined;
+  /** How long after its push an event's tag is re-checked at most (default {@link DEFAULT_AWAIT_WINDOW_MS}). */
+  readonly awaitWindowMs?: number | undefined;
 }
+
+/** Default of {@link SyncOptions.awaitWindowMs}: a registry links the tag within milliseconds of notifying; a minute is generous. */
+export const DEFAULT_AWAIT_WINDOW_MS = 60_000;
 
 /** What a sync reports while it works (for logs and heartbeats). */
 export type SyncProgress =
@@ -147,6 +160,11 @@ export interface SyncResult {
   readonly removed: boolean;
   /** Tag → digest on the secondary after the sync (stored in tracking for the next incremental sync). */
   readonly verifiedTags: Readonly<Record<string, string>>;
+  /**
+   * Awaited tags (see {@link SyncOptions.awaited}) the primary did not yet show on the event's
+   * digest, whose manifest the primary still has, and whose event is recent: sync again shortly.
+   */
+  readonly unconfirmed: Readonly<Record<string, AwaitedTag>>;
   readonly durationMs: number;
 }
 
@@ -235,7 +253,36 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     return pending;
   };
 
+  /** The primary's tags as the last listing saw them (what awaited tags are checked against). */
+  let lastPrimary: TagMap | undefined;
   async function listPrimary(): Promise<TagMap | undefined> {
+    lastPrimary = await listPrimaryOnce();
+    return lastPrimary;
+  }
+
+  /**
+   * Awaited tags the last listing did not show on their event's digest, when the
+   * event is recent and the primary still has that manifest (else the tag was
+   * moved on or deleted since, and newer events tell).
+   */
+  async function unconfirmedTags(): Promise<Record<string, AwaitedTag>> {
+    const window = options.awaitWindowMs ?? DEFAULT_AWAIT_WINDOW_MS;
+    const candidates = Object.entries(options.awaited ?? {}).filter(
+      ([tag, { digest, at }]) => lastPrimary?.get(tag) !== digest && Date.now() - Date.parse(at) < window,
+    );
+    const out: Record<string, AwaitedTag> = {};
+    await mapLimited(candidates, DEFAULT_RESOLVE_CONCURRENCY, async ([tag, awaited]) => {
+      try {
+        if ((await primary.headManifest(repository, awaited.digest)) !== undefined) out[tag] = awaited;
+      } catch {
+        // The primary cannot tell right now: check again later.
+        out[tag] = awaited;
+      }
+    });
+    return out;
+  }
+
+  async function listPrimaryOnce(): Promise<TagMap | undefined> {
     let tags: string[];
     if (incremental !== undefined && !listedOnce) {
       // Only tag pushes since the last verified sync (a delete would have made this sync full):
@@ -606,6 +653,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
       checksum,
       removed,
       verifiedTags: removed ? {} : Object.fromEntries(verifiedMap),
+      unconfirmed: {},
       durationMs: performance.now() - started,
     };
   }
@@ -624,7 +672,8 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
           throw new TransferError(TRANSFER_ERROR_CODES.verification, repository, `still has tags on the secondary after its removal: ${[...remaining.keys()].join(", ")}`);
         }
         await flushBlobLocations();
-        return result(options.deleteMissing ? tagListChecksum(new Map()) : tagListChecksum(secondaryTags), options.deleteMissing);
+        // A push to a new repository can be notified before its tag exists: then it is not gone, only early.
+        return { ...result(options.deleteMissing ? tagListChecksum(new Map()) : tagListChecksum(secondaryTags), options.deleteMissing), unconfirmed: await unconfirmedTags() };
       }
 
       const failures: TagFailure[] = [];
@@ -670,7 +719,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
       }
       await flushBlobLocations();
       const final = result(verified.checksum, false);
-      return { ...final, tags: { ...final.tags, unchanged: tags.filter((t) => !copiedTags.has(t)) } };
+      return { ...final, tags: { ...final.tags, unchanged: tags.filter((t) => !copiedTags.has(t)) }, unconfirmed: await unconfirmedTags() };
     }
     throw new TransferError(TRANSFER_ERROR_CODES.verification, repository, `the primary kept changing during ${maxPasses} copy passes; will retry`);
   } finally {

@@ -20,7 +20,7 @@ import { STREAM_NAMES, SUBJECTS, TransferJob, decodeJson } from "@georep/schema"
 import { ensureConsumer as ensureDurableConsumer } from "@georep/runtime";
 import type { EnsureConsumerAction, Logger } from "@georep/runtime";
 import type { RegistryClient } from "@georep/registry-client";
-import { claim, complete, fail, renewLease } from "@georep/tracking";
+import { claim, complete, fail, renewLease, requestSync } from "@georep/tracking";
 import type { BackoffPolicy, Claim, TrackingDatabase } from "@georep/tracking";
 import { TRANSFER_ERROR_CODES, TransferError, describeError } from "./errors.js";
 import type { TransferMetrics } from "./metrics.js";
@@ -37,6 +37,8 @@ export const DEFAULT_FETCH_EXPIRES_MS = 5_000;
 export const DEFAULT_STREAM_POLL_MS = 1_000;
 /** Random extra delay of a `busy` nak, so replicas do not retry in lockstep. */
 export const BUSY_JITTER_MS = 1_000;
+/** Default of {@link WorkerOptions.recheckDelayMs}. */
+export const DEFAULT_RECHECK_DELAY_MS = 1_000;
 /** `nak` delay of a job that arrives while replication is paused at this site. */
 export const PAUSED_RETRY_MS = 5_000;
 
@@ -58,6 +60,8 @@ export interface WorkerOptions {
   readonly retryDelayMs?: number;
   readonly fetchExpiresMs?: number;
   readonly streamPollMs?: number;
+  /** Delay before a sync again for pushed tags the primary did not show yet (default {@link DEFAULT_RECHECK_DELAY_MS}). */
+  readonly recheckDelayMs?: number;
 }
 
 /** Dependencies of {@link createWorker}; the caller owns the connection, the pool and the clients. */
@@ -203,6 +207,7 @@ export function createWorker(deps: WorkerDeps): Worker {
           // at once proves little more, and the hourly full sync reads everything back.
           verifyContent: job.reason === "event" ? "none" : "all",
           incremental: job.reason === "event" && options.incrementalSyncs === true ? claimed.incremental : undefined,
+          awaited: claimed.awaited,
         },
         signal: controller.signal,
         inFlightBlobs,
@@ -247,6 +252,14 @@ export function createWorker(deps: WorkerDeps): Worker {
         });
         metrics.inc("syncs", recorded ? "synced" : "lease_lost");
         if (recorded && claimed.pushedAt !== null) metrics.observeLag(Math.max(0, Date.now() - claimed.pushedAt.getTime()) / 1000);
+        const unconfirmed = Object.entries(result.unconfirmed);
+        if (recorded && unconfirmed.length > 0) {
+          // The registry notified these pushes before linking their tags: look again shortly.
+          const notBefore = new Date(Date.now() + (options.recheckDelayMs ?? DEFAULT_RECHECK_DELAY_MS));
+          for (const [tag, awaited] of unconfirmed) await requestSync(db, repository, "event", new Date(awaited.at), tag, { digest: awaited.digest, notBefore });
+          metrics.inc("rechecks", "", unconfirmed.length);
+          log.info({ tags: Object.fromEntries(unconfirmed) }, "pushed tags not yet visible on the primary; sync again shortly");
+        }
         metrics.inc("bytes", "", result.bytes);
         metrics.inc("blobs", "copied", result.blobs.copied);
         metrics.inc("blobs", "skipped", result.blobs.skipped);

@@ -25,7 +25,7 @@ beforeAll(async () => {
   db = open();
   // two replicas migrating at once apply the migration once
   const [a, b] = await Promise.all([migrateTracking(db), migrateTracking(open())]);
-  expect([...a, ...b]).toEqual(["0001_repository_sync", "0002_incremental_sync", "0003_history_and_control"]);
+  expect([...a, ...b]).toEqual(["0001_repository_sync", "0002_incremental_sync", "0003_history_and_control", "0004_event_digests"]);
 });
 
 afterAll(async () => {
@@ -65,7 +65,7 @@ describe("tracking rows", () => {
   it("one sync at a time per repository; a redelivered job after success is done", async () => {
     await requestSync(db, "team/app", "event");
     const [job] = await takeDispatchable(db, 10);
-    expect(await claim(db, "team/app", job!.generation, "worker-1", 30_000)).toEqual({ kind: "claimed", generation: 1, missingOnPrimary: false });
+    expect(await claim(db, "team/app", job!.generation, "worker-1", 30_000)).toMatchObject({ kind: "claimed", generation: 1, missingOnPrimary: false, awaited: {} });
     expect((await claim(open(), "team/app", job!.generation, "worker-2", 30_000)).kind).toBe("busy");
     await requestSync(db, "team/app", "event");
     expect((await claim(db, "team/app", 2, "worker-1", 30_000)).kind).toBe("busy"); // not twice by one worker either
@@ -180,6 +180,43 @@ describe("tracking rows", () => {
     await fail(db, "inc/app", "w", "boom", { baseMs: 1, capMs: 1 });
     await new Promise((r) => setTimeout(r, 20));
     expect((await finish("w", { v1: "sha256:1" })).incremental).toBeUndefined(); // after a failure: full
+  });
+
+  it("hands over the digest each push event named, the newest push of a tag winning, and delays a re-check", async () => {
+    const t0 = new Date(Date.now() - 3_000);
+    const t1 = new Date(Date.now() - 2_000);
+    await requestSync(db, "aw/app", "event", t1, "v1", { digest: "sha256:new" });
+    // a re-check of an older push of v1 does not override the newer one, but delays dispatch
+    await requestSync(db, "aw/app", "event", t0, "v1", { digest: "sha256:old", notBefore: new Date(Date.now() + 300) });
+    await requestSync(db, "aw/app", "event", t0, "v2", { digest: "sha256:two", notBefore: new Date(Date.now() + 300) });
+    expect(await takeDispatchable(db, 10)).toEqual([]);
+    await new Promise((r) => setTimeout(r, 350));
+    const [job] = await takeDispatchable(db, 10);
+    const claimed = await claim(db, "aw/app", job!.generation, "w", 30_000);
+    if (claimed.kind !== "claimed") throw new Error(`not claimed: ${claimed.kind}`);
+    expect(claimed.awaited).toEqual({ v1: { digest: "sha256:new", at: t1.toISOString() }, v2: { digest: "sha256:two", at: t0.toISOString() } });
+    // the newest event time stays (a re-check of an old push does not move it back)
+    expect(claimed.pushedAt?.toISOString()).toBe(t1.toISOString());
+    await complete(db, "aw/app", "w", claimed.generation, success);
+    await requestSync(db, "aw/app", "backfill");
+    const [again] = await takeDispatchable(db, 10);
+    const next = await claim(db, "aw/app", again!.generation, "w", 30_000);
+    expect(next.kind === "claimed" && next.awaited).toEqual({});
+  });
+
+  it("a claim that takes over an expired lease is a full sync", async () => {
+    await requestSync(db, "to/app", "event", new Date(), "v1");
+    let [job] = await takeDispatchable(db, 10);
+    let claimed = await claim(db, "to/app", job!.generation, "w", 30_000);
+    await complete(db, "to/app", "w", job!.generation, { ...success, verifiedTags: { v1: "sha256:1" } });
+    await requestSync(db, "to/app", "event", new Date(), "v2");
+    [job] = await takeDispatchable(db, 10);
+    claimed = await claim(db, "to/app", job!.generation, "dying", 50); // handed ["v2"], then dies
+    expect(claimed.kind === "claimed" && claimed.incremental?.eventTags).toEqual(["v2"]);
+    await new Promise((r) => setTimeout(r, 100));
+    claimed = await claim(db, "to/app", job!.generation, "w", 30_000);
+    expect(claimed.kind).toBe("claimed");
+    expect(claimed.kind === "claimed" && claimed.incremental).toBeUndefined();
   });
 
   it("remembers which repositories hold a blob", async () => {

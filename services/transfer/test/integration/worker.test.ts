@@ -11,8 +11,8 @@ import { connectNats } from "@georep/runtime";
 import { STREAM_NAMES } from "@georep/schema";
 import { createRegistryClient } from "@georep/registry-client";
 import type { RegistryClient } from "@georep/registry-client";
-import { claim, getRow, migrateTracking, recentSyncs } from "@georep/tracking";
-import type { TrackingDatabase } from "@georep/tracking";
+import { claim, getRow, migrateTracking, recentSyncs, requestSync, takeDispatchable } from "@georep/tracking";
+import type { Dispatch, TrackingDatabase } from "@georep/tracking";
 import { startNats, startPostgres, startRegistry } from "@georep/testing";
 import type { RunningNats, RunningPostgres, RunningRegistry } from "@georep/testing";
 import { buildTransfer } from "../../src/app.js";
@@ -134,6 +134,31 @@ describe("transfer worker", () => {
     expect((await getRow(db, repo))?.leaseOwner).toBe("ghost");
     await waitUntil("the row to be synced", async () => (await getRow(db, repo))?.state === "synced", 15_000);
     expect((await tagMap(secondary, repo)).get("v1")).toBe(img.digest);
+  });
+
+  it("a push notified before its tag exists on the primary is synced again once the tag appears", async () => {
+    // Distribution notifies a manifest push before it links the tag: the event can overtake it.
+    const repo = "worker/early";
+    const img = image({ layerCount: 1 });
+    await push(primary, repo, img); // by digest only: no tag yet, the repository lists no tags
+    await requestSync(db, repo, "event", new Date(), "v1", { digest: img.digest });
+    const [job] = (await takeDispatchable(db, 100)).filter((d) => d.repository === repo);
+    await publishJob(nc, repo, job!.generation);
+    await waitUntil("the early sync to finish and ask for a re-check", async () => {
+      const row = await getRow(db, repo);
+      return row?.syncedGeneration === job!.generation && row.state === "pending";
+    });
+    const row = await getRow(db, repo);
+    expect(row?.retryAt?.getTime()).toBeGreaterThan(Date.now() - 1_000);
+    expect(transfer.metrics.get("rechecks")).toBe(1);
+
+    await primary.putManifest(repo, "v1", img); // the registry links the tag
+    let recheck: Dispatch | undefined;
+    await waitUntil("the re-check to be dispatchable", async () => (recheck = (await takeDispatchable(db, 100)).find((d) => d.repository === repo)) !== undefined);
+    await publishJob(nc, repo, recheck!.generation);
+    await waitUntil("v1 to reach the secondary", async () => (await tagMap(secondary, repo)).get("v1") === img.digest);
+    await waitUntil("the row to be synced", async () => (await getRow(db, repo))?.state === "synced");
+    expect(transfer.metrics.get("rechecks")).toBe(1);
   });
 
   it("a redelivered job for a generation already synced is acked without a sync", async () => {
