@@ -55,3 +55,17 @@ export type { HttpErrorBody } from "./http.js";
 
 export { DURATION_BUCKETS_SECONDS, PROMETHEUS_CONTENT_TYPE, createMetricsRegistry } from "./metrics.js";
 export type { Counter, Gauge, Histogram, Labels, MetricOptions, MetricsRegistry } from "./metrics.js";
+
+export {
+  SpanKind,
+  activeTraceFields,
+  contextFromCarrier,
+  currentTraceCarrier,
+  extractTraceHeaders,
+  injectTraceHeaders,
+  shutdownTelemetry,
+  startTelemetry,
+  telemetryRequested,
+  withSpan,
+} from "./telemetry.js";
+export type { HeaderCarrier, Span, Telemetry, TelemetryOptions, TraceCarrier, TraceContextValue, WithSpanOptions } from "./telemetry.js";

@@ -3,6 +3,7 @@
  */
 import pino from "pino";
 import type { DestinationStream, Logger, LevelWithSilent } from "pino";
+import { activeTraceFields } from "./telemetry.js";
 
 /** A georep logger (pino). */
 export type { Logger } from "pino";
@@ -77,6 +78,8 @@ export function createLogger(options: LoggerOptions): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     redact: { paths: [...DEFAULT_REDACT_PATHS, ...(options.redact ?? [])], censor: REDACTED },
+    // Lines logged inside a span carry its ids, so logs and traces join up.
+    mixin: activeTraceFields,
   };
   return options.destination === undefined ? pino(opts) : pino(opts, options.destination);
 }

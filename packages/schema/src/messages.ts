@@ -293,6 +293,8 @@ export const SiteStatusReport = Type.Object(
     bytes_copied: Count,
     /** Time of the newest geo event seen, `null` if none. */
     last_event_at: Type.Union([Timestamp, Type.Null()]),
+    /** Replication paused at this site (no dispatch, no claims); absent in reports of older services. */
+    paused: Type.Optional(Type.Boolean()),
     reported_at: Timestamp,
   },
   { additionalProperties: false, title: "SiteStatusReport" },

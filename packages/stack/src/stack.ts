@@ -48,7 +48,8 @@ export interface StackSite {
   readonly token_realm: string;
   /** The registry's token `service` (the `aud` its tokens must carry). */
   readonly registry_service: string;
-  readonly status?: string;
+  /** The status service: API, dashboard, `/metrics`, and the site's token endpoint (`token_realm`). */
+  readonly status: string;
   /** Primary: where the registry's notifications go. */
   readonly ingest?: string;
   /** Primary: the event-log service (health and metrics). */
@@ -105,14 +106,13 @@ export interface StackOptions {
 /** A file of a workspace package (createRequire: vitest does not provide import.meta.resolve). */
 const resolvePackage = (specifier: string): string => createRequire(import.meta.url).resolve(specifier);
 
-/** The token endpoint CLI of `@georep/jwt`, run as its own process per site. */
-const TOKEN_SERVER_CLI = resolvePackage("@georep/jwt/cli/token-server");
 /** Entry points of the georep services, by name. */
 const SERVICE_MAIN = {
   "event-log": resolvePackage("@georep/event-log/dist/main.js"),
   ingest: resolvePackage("@georep/ingest/dist/main.js"),
   dispatcher: resolvePackage("@georep/dispatcher/dist/main.js"),
   transfer: resolvePackage("@georep/transfer/dist/main.js"),
+  status: resolvePackage("@georep/status/dist/main.js"),
 } as const;
 
 /** Starts one georep service as a persistent process on `port` and waits for its readiness. */
@@ -198,6 +198,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
   const credentials = { username: "georep", password: secret() };
   const leafAuth = { user: "leaf", password: secret() };
   const notificationSecret = secret(24);
+  const adminToken = secret(24);
   try {
     say("generating the shared signing key and the token users file");
     const keys = await writeKeyMaterial(generateKeyMaterial({ algorithm: "ES256", commonName: "georep local stack" }), join(dataDir, "keys"));
@@ -217,7 +218,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
     let hub: RunningNats | undefined;
     for (const name of siteNames) {
       const role: SiteRole = name === PRIMARY_SITE ? "primary" : "secondary";
-      say(`starting ${name}: nats-server, token endpoint, registry`);
+      say(`starting ${name}: nats-server, registry`);
       const nats: RunningNats = await startNats({
         name: `georep-${name}`,
         domain: name,
@@ -233,25 +234,13 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
       if (role === "primary") hub = nats;
 
       const service = `registry.${name}`;
-      const tokenPort = await freePort();
-      const tokenServer = await startServerProcess({
-        name: `${name}/token-endpoint`,
-        command: process.execPath,
-        args: [TOKEN_SERVER_CLI, "--key", keys.keyPath, "--cert", keys.certificatePath, "--users", usersFile, "--service", service, "--issuer", TOKEN_ISSUER, "--port", String(tokenPort)],
-        logFile: join(logsDir, `${name}-token.log`),
-        persistent,
-        ready: async () => {
-          const res = await fetch(`http://127.0.0.1:${tokenPort}/token`);
-          await res.body?.cancel();
-          return res.status === 401;
-        },
-      });
-      records.push({ name: `${name}/token-endpoint`, pid: tokenServer.pid, signal: "SIGTERM" });
-      await record();
-      const tokenRealm = `http://127.0.0.1:${tokenPort}/token`;
+      // The status service serves the site's Docker token endpoint; it starts once the
+      // registry and the role's services run, and nobody asks for a token before that.
+      const statusPort = await freePort();
+      const tokenRealm = `http://127.0.0.1:${statusPort}/token`;
 
       const database = role === "primary" ? postgres.url : await postgres.createDatabase(`georep_${name.replaceAll("-", "_")}`);
-      const services: { status?: string; ingest?: string; event_log?: string; dispatcher?: string; transfer?: string } = {};
+      const services: { ingest?: string; event_log?: string; dispatcher?: string; transfer?: string } = {};
       let notifications: NotificationEndpoint[] = [];
       if (role === "primary") {
         say(`starting ${name}: event-log, ingest`);
@@ -311,6 +300,31 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         services.dispatcher = dispatcher.url;
         services.transfer = transfer.url;
       }
+      say(`starting ${name}: status`);
+      const status = await startService({
+        site: name,
+        service: "status",
+        port: statusPort,
+        logsDir,
+        persistent,
+        env: {
+          NATS_URL: nats.url,
+          DATABASE_URL: database,
+          SITE_NAME: name,
+          SITE_ROLE: role,
+          STATUS_ADMIN_TOKEN: adminToken,
+          STATUS_REPORT_INTERVAL_MS: "2000",
+          STATUS_TOKEN_USERS_FILE: usersFile,
+          STATUS_TOKEN_SERVICE: service,
+          REGISTRY_TOKEN_KEY_FILE: keys.keyPath,
+          REGISTRY_TOKEN_CERT_FILE: keys.certificatePath,
+          REGISTRY_TOKEN_ISSUER: TOKEN_ISSUER,
+          ...(role === "secondary" ? { PRIMARY_REGISTRY_URL: sites[0]!.registry, SECONDARY_REGISTRY_URL: registry.url } : {}),
+          ...options.serviceEnv,
+        },
+      });
+      records.push({ name: `${name}/status`, pid: status.pid, signal: "SIGTERM" });
+      await record();
       sites.push({
         name,
         role,
@@ -322,6 +336,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         nats_monitor: nats.monitorUrl,
         ...(role === "primary" ? { leafnode: nats.leafnodeUrl! } : {}),
         database,
+        status: status.url,
         ...services,
       });
     }
@@ -331,7 +346,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
     const stack: StackDescription = {
       sites,
       credentials,
-      admin_token: secret(24),
+      admin_token: adminToken,
       notification_secret: notificationSecret,
       signing: { issuer: TOKEN_ISSUER, key_file: keys.keyPath, certificate_file: keys.certificatePath },
       data_dir: dataDir,

@@ -130,6 +130,8 @@ export interface SyncRequestDetails {
   readonly digest?: string | undefined;
   /** Do not dispatch before this time (a re-check that should let the primary settle). */
   readonly notBefore?: Date | undefined;
+  /** The event's W3C trace context: the sync that covers it joins that trace. */
+  readonly trace?: { readonly traceparent: string; readonly tracestate?: string } | undefined;
 }
 
 /**
@@ -151,10 +153,12 @@ export async function requestSync(
   const named = reason === "event" && tag !== undefined ? tag : null;
   const awaited = named !== null && details.digest !== undefined ? JSON.stringify({ digest: details.digest, at: at.toISOString() }) : null;
   const notBefore = details.notBefore ?? null;
+  const trace = details.trace === undefined ? null : JSON.stringify(details.trace);
   await sql`
-    insert into repository_sync (repository, priority, pending_generation, last_event_at, event_tags, event_digests, retry_at)
+    insert into repository_sync (repository, priority, pending_generation, last_event_at, event_tags, event_digests, retry_at, last_trace)
     values (${repository}, ${priority}, 1, ${reason === "event" ? at : null}, ${JSON.stringify(named === null ? [] : [named])}::jsonb,
-      case when ${awaited}::jsonb is null then '{}'::jsonb else jsonb_build_object(${named}::text, ${awaited}::jsonb) end, ${notBefore}::timestamptz)
+      case when ${awaited}::jsonb is null then '{}'::jsonb else jsonb_build_object(${named}::text, ${awaited}::jsonb) end, ${notBefore}::timestamptz,
+      ${trace}::jsonb)
     on conflict (repository) do update set
       pending_generation = repository_sync.pending_generation + 1,
       priority = least(repository_sync.priority, excluded.priority),
@@ -172,6 +176,7 @@ export async function requestSync(
           and (repository_sync.event_digests -> ${named}::text ->> 'at')::timestamptz >= ${at} then repository_sync.event_digests
         else repository_sync.event_digests || jsonb_build_object(${named}::text, ${awaited}::jsonb) end,
       needs_full_sync = repository_sync.needs_full_sync or ${named}::text is null,
+      last_trace = coalesce(excluded.last_trace, repository_sync.last_trace),
       updated_at = now()`.execute(db);
 }
 
@@ -214,6 +219,8 @@ export interface Dispatch {
   readonly generation: number;
   readonly priority: number;
   readonly reason: TransferReason;
+  /** Trace context of the newest event the row got (the job carries it on). */
+  readonly trace?: { readonly traceparent: string; readonly tracestate?: string };
 }
 
 function reasonOf(wasFailed: boolean, priority: number): TransferReason {
@@ -240,7 +247,7 @@ export async function inFlight(db: TrackingDb): Promise<number> {
  */
 export async function takeDispatchable(db: TrackingDb, limit: number, now: Date = new Date()): Promise<Dispatch[]> {
   if (limit <= 0) return [];
-  const r = await sql<{ repository: string; pending_generation: string; priority: number; was_failed: boolean }>`
+  const r = await sql<{ repository: string; pending_generation: string; priority: number; was_failed: boolean; last_trace: Dispatch["trace"] | null }>`
     with picked as (
       select repository, state = 'failed' as was_failed from repository_sync
       where ((state = 'pending' and dispatched_generation < pending_generation and (retry_at is null or retry_at <= ${now}))
@@ -255,13 +262,14 @@ export async function takeDispatchable(db: TrackingDb, limit: number, now: Date 
       state = 'pending',
       updated_at = now()
     from picked where s.repository = picked.repository
-    returning s.repository, s.pending_generation, s.priority, picked.was_failed`.execute(db);
+    returning s.repository, s.pending_generation, s.priority, picked.was_failed, s.last_trace`.execute(db);
   return r.rows
     .map((row) => ({
       repository: row.repository,
       generation: Number(row.pending_generation),
       priority: row.priority,
       reason: reasonOf(row.was_failed, row.priority),
+      ...(row.last_trace === null ? {} : { trace: row.last_trace }),
     }))
     .sort((a, b) => a.priority - b.priority);
 }

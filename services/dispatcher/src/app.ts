@@ -18,7 +18,7 @@ import { REPOSITORY_PATTERN, STREAM_NAMES, TransferJob, ValidationError, encodeJ
 import { countByState, reconcileCatalog, releaseExpiredLeases, requestStaleSyncs } from "@georep/tracking";
 import type { Dispatch, TrackingDatabase } from "@georep/tracking";
 import type { RegistryClient } from "@georep/registry-client";
-import { createHealth, createHttpErrorHandler, healthPlugin, notFoundHandler } from "@georep/runtime";
+import { SpanKind, contextFromCarrier, createHealth, createHttpErrorHandler, currentTraceCarrier, healthPlugin, notFoundHandler, withSpan } from "@georep/runtime";
 import type { Health, Logger } from "@georep/runtime";
 import { takeWithinCapacity, trackedCount, unclaimedDispatches, undispatch } from "./db.js";
 import { createEventHandler } from "./events.js";
@@ -204,13 +204,22 @@ export function buildDispatcher(deps: DispatcherDeps): Dispatcher {
     }, delayMs);
   }
 
-  async function publishJob(dispatch: Dispatch, log: Logger): Promise<boolean> {
+  /** Publishes one job inside a span of the newest event's trace (a backfill job starts its own). */
+  function publishJob(dispatch: Dispatch, log: Logger): Promise<boolean> {
+    const attributes = { "georep.repository": dispatch.repository, "georep.generation": dispatch.generation, "georep.reason": dispatch.reason };
+    const parent = dispatch.reason === "event" ? contextFromCarrier(dispatch.trace) : undefined;
+    return withSpan("dispatcher.dispatch", { kind: SpanKind.PRODUCER, attributes, ...(parent === undefined ? {} : { parent }) }, () => publishJobInSpan(dispatch, log));
+  }
+
+  async function publishJobInSpan(dispatch: Dispatch, log: Logger): Promise<boolean> {
+    const trace = currentTraceCarrier();
     const job: TransferJob = {
       repository: dispatch.repository,
       generation: dispatch.generation,
       reason: dispatch.reason,
       priority: Math.min(9, Math.max(0, dispatch.priority)),
       requested_at: new Date().toISOString(),
+      ...(trace === undefined ? {} : { trace }),
     };
     // Unique per dispatch, the same for the publish retry: a lost ack then stores the job once,
     // while a later re-dispatch of the same generation (expired lease, retry, lost job) is not

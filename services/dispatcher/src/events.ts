@@ -8,6 +8,7 @@ import type { Kysely } from "kysely";
 import { GeoEvent, decodeJson } from "@georep/schema";
 import { requestSync } from "@georep/tracking";
 import type { TrackingDatabase } from "@georep/tracking";
+import { SpanKind, contextFromCarrier, currentTraceCarrier, extractTraceHeaders, withSpan } from "@georep/runtime";
 import type { Logger } from "@georep/runtime";
 import type { Metrics } from "./metrics.js";
 
@@ -47,16 +48,29 @@ export function createEventHandler(deps: EventHandlerDeps): (message: JsMsg) => 
     const event = decoded.value;
     // The pattern lets an impossible date through (month 13): then the arrival time stands in.
     const createdAt = new Date(event.created_at);
-    try {
-      // A tag push names its tag (the next sync may resolve only the tags named); anything else asks for a full sync.
-      const tag = event.event_type === "push" ? event.tag : undefined;
-      // With the digest the event names, the sync checks the tag really points there (see SyncOptions.awaited).
-      await requestSync(db, event.repository, "event", Number.isNaN(createdAt.getTime()) ? new Date() : createdAt, tag, {
-        digest: tag === undefined ? undefined : event.digest,
-      });
-    } catch (error) {
-      log.warn({ err: error, repository: event.repository }, "cannot record the geo event; will retry");
-      return { kind: "retry", error };
+    // This event's part of the push's trace; the row keeps the context for the sync's job.
+    const parent = event.trace === undefined ? extractTraceHeaders(message.headers) : contextFromCarrier(event.trace);
+    const failure = await withSpan(
+      "dispatcher.event",
+      { parent, kind: SpanKind.CONSUMER, attributes: { "georep.repository": event.repository, "georep.event_type": event.event_type } },
+      async () => {
+        try {
+          // A tag push names its tag (the next sync may resolve only the tags named); anything else asks for a full sync.
+          const tag = event.event_type === "push" ? event.tag : undefined;
+          // With the digest the event names, the sync checks the tag really points there (see SyncOptions.awaited).
+          await requestSync(db, event.repository, "event", Number.isNaN(createdAt.getTime()) ? new Date() : createdAt, tag, {
+            digest: tag === undefined ? undefined : event.digest,
+            trace: currentTraceCarrier(),
+          });
+          return undefined;
+        } catch (error) {
+          return error;
+        }
+      },
+    );
+    if (failure !== undefined) {
+      log.warn({ err: failure, repository: event.repository }, "cannot record the geo event; will retry");
+      return { kind: "retry", error: failure };
     }
     metrics.inc("eventsConsumed");
     log.debug({ repository: event.repository, eventId: event.id, type: event.event_type }, "geo event recorded");

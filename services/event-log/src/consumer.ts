@@ -14,8 +14,8 @@ import {
   decodeJson,
   registryEventDeadLetterSubject,
 } from "@georep/schema";
-import { ensureConsumer as ensureDurableConsumer } from "@georep/runtime";
-import type { EnsureConsumerAction, Logger } from "@georep/runtime";
+import { SpanKind, contextFromCarrier, currentTraceCarrier, ensureConsumer as ensureDurableConsumer, extractTraceHeaders, withSpan } from "@georep/runtime";
+import type { EnsureConsumerAction, Logger, TraceCarrier } from "@georep/runtime";
 
 export type { EnsureConsumerAction };
 import { insertGeoEvent, isPermanentDatabaseError } from "./db.js";
@@ -163,23 +163,34 @@ export function createMessageHandler(deps: MessageHandlerDeps): (message: JsMsg)
       return deadLetter(message, `invalid RegistryEvent: ${reason}`, log);
     }
     const event = decoded.value;
-    let result: InsertResult;
-    try {
-      result = await insertGeoEvent(db, rowFromRegistryEvent(event));
-    } catch (error) {
-      if (isPermanentDatabaseError(error)) {
-        return deadLetter(message, `rejected by postgres: ${error instanceof Error ? error.message : String(error)}`, log);
+    // The push's trace goes on: this record is a child of ingest's span, and the row carries
+    // this span's context to GEO_EVENTS (and across the leafnode to the secondaries).
+    const parent = event.trace === undefined ? extractTraceHeaders(message.headers) : contextFromCarrier(event.trace);
+    return withSpan("event-log.record", { parent, kind: SpanKind.CONSUMER, attributes: { "georep.repository": event.repository, "georep.action": event.action } }, async () => {
+      let result: InsertResult;
+      try {
+        result = await insertGeoEvent(db, rowFromRegistryEvent({ ...event, ...withTrace(currentTraceCarrier()) }));
+      } catch (error) {
+        if (isPermanentDatabaseError(error)) {
+          return deadLetter(message, `rejected by postgres: ${error instanceof Error ? error.message : String(error)}`, log);
+        }
+        log.warn({ err: error, eventId: event.id }, "cannot store the registry event; will retry");
+        return { kind: "retry", error } as const;
       }
-      log.warn({ err: error, eventId: event.id }, "cannot store the registry event; will retry");
-      return { kind: "retry", error };
-    }
-    const { row, inserted } = result;
-    metrics.inc(inserted ? "rowsInserted" : "duplicatesSkipped");
-    if (!inserted) log.debug({ eventId: event.id, id: row.id }, "registry event already in the log");
-    if (row.published_at === null) {
-      const outcome = await outbox.publishNew(row);
-      log.debug({ eventId: event.id, id: row.id, outcome }, "geo event handled");
-    }
-    return { kind: "ack" };
+      const { row, inserted } = result;
+      metrics.inc(inserted ? "rowsInserted" : "duplicatesSkipped");
+      if (!inserted) log.debug({ eventId: event.id, id: row.id }, "registry event already in the log");
+      if (row.published_at === null) {
+        const outcome = await outbox.publishNew(row);
+        log.debug({ eventId: event.id, id: row.id, outcome }, "geo event handled");
+      }
+      return { kind: "ack" } as const;
+    });
   };
 }
+
+/** A payload's `trace` field, when there is a trace to carry. */
+function withTrace(trace: TraceCarrier | undefined): { trace?: TraceCarrier } {
+  return trace === undefined ? {} : { trace };
+}
+

@@ -6,7 +6,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import { HttpError, PROMETHEUS_CONTENT_TYPE, createHttpErrorHandler, healthPlugin, notFoundHandler } from "@georep/runtime";
+import { HttpError, PROMETHEUS_CONTENT_TYPE, SpanKind, createHttpErrorHandler, currentTraceCarrier, withSpan, healthPlugin, notFoundHandler } from "@georep/runtime";
 import type { Health, Logger } from "@georep/runtime";
 import { NOTIFICATION_ENVELOPE_MEDIA_TYPE, registryEventDeadLetterSubject, registryEventSubject } from "@georep/schema";
 import fastify from "fastify";
@@ -94,8 +94,16 @@ export async function buildApp(deps: IngestDeps) {
   };
 
   async function publish(decision: Extract<Decision, { kind: "publish" }>): Promise<boolean> {
-    const ack = await js.publish(decision.subject, JSON.stringify(decision.event), { msgID: decision.event.id, timeout: publishTimeout });
-    return ack.duplicate;
+    const { event } = decision;
+    const attributes = { "georep.repository": event.repository, "georep.action": event.action, ...(event.tag === undefined ? {} : { "georep.tag": event.tag }) };
+    return withSpan("ingest.event", { kind: SpanKind.PRODUCER, attributes }, async () => {
+      // The push's trace starts here (or in the registry, when it sent a traceparent) and travels
+      // in the payload, which event-log stores and passes on.
+      const trace = currentTraceCarrier();
+      const payload = trace === undefined ? event : { ...event, trace };
+      const ack = await js.publish(decision.subject, JSON.stringify(payload), { msgID: event.id, timeout: publishTimeout });
+      return ack.duplicate;
+    });
   }
 
   async function deadLetter(decision: Extract<Decision, { kind: "dead-letter" }>, raw: unknown): Promise<void> {

@@ -1,49 +1,9 @@
-/** ingest: config → NATS → HTTP → signals. */
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { STREAM_NAMES } from "@georep/schema";
-import { ConfigError, connectNats, createHealth, createLogger, createShutdown } from "@georep/runtime";
-import { buildApp } from "./app.js";
-import { readConfig } from "./config.js";
-import { createIngestMetrics } from "./metrics.js";
+/**
+ * Entry point: OpenTelemetry first (when the OTEL_* variables ask for it), so
+ * the HTTP, undici and pg modules it instruments are loaded after it; then
+ * the service itself (service.ts).
+ */
+import { startTelemetry } from "@georep/runtime/telemetry";
 
-let config: ReturnType<typeof readConfig>;
-try {
-  config = readConfig();
-} catch (error) {
-  if (error instanceof ConfigError) {
-    process.stderr.write(`ingest: ${error.message}\n`);
-    process.exit(2);
-  }
-  throw error;
-}
-
-const logger = createLogger({ name: "ingest", level: config.LOG_LEVEL });
-const shutdown = createShutdown({ logger });
-const nc = await connectNats({ servers: config.NATS_URL, name: config.NATS_NAME ?? "ingest", logger, ...(config.NATS_CREDS === undefined ? {} : { credsFile: config.NATS_CREDS }) });
-shutdown.onShutdown("nats", () => nc.drain());
-const jsm = await jetstreamManager(nc);
-
-const health = createHealth();
-health.register("nats", () => {
-  if (nc.isClosed()) throw new Error("NATS connection closed");
-});
-// event-log owns the stream definitions; until it has created them, the registry's retries wait.
-health.register("stream", async () => {
-  await jsm.streams.info(STREAM_NAMES.REGISTRY_EVENTS);
-});
-
-const app = await buildApp({
-  js: jetstream(nc),
-  secret: config.INGEST_SECRET,
-  logger,
-  metrics: createIngestMetrics(),
-  health,
-  bodyLimit: config.INGEST_BODY_LIMIT,
-  publishTimeoutMs: config.INGEST_PUBLISH_TIMEOUT_MS,
-});
-shutdown.onShutdown("http", async () => {
-  health.drain();
-  await app.close();
-});
-const address = await app.listen({ host: config.HTTP_HOST, port: config.HTTP_PORT });
-logger.info({ address }, "ingest listening");
+await startTelemetry({ serviceName: "georep-ingest" });
+await import("./service.js");

@@ -17,7 +17,7 @@ import { nanos } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Kysely } from "kysely";
 import { STREAM_NAMES, SUBJECTS, TransferJob, decodeJson } from "@georep/schema";
-import { ensureConsumer as ensureDurableConsumer } from "@georep/runtime";
+import { SpanKind, contextFromCarrier, ensureConsumer as ensureDurableConsumer, extractTraceHeaders, withSpan } from "@georep/runtime";
 import type { EnsureConsumerAction, Logger } from "@georep/runtime";
 import type { RegistryClient } from "@georep/registry-client";
 import { claim, complete, fail, renewLease, requestSync } from "@georep/tracking";
@@ -309,6 +309,13 @@ export function createWorker(deps: WorkerDeps): Worker {
       return;
     }
     const job = decoded.value;
+    // The sync joins the trace of the push that caused it (across the leafnode from the primary).
+    const parent = job.trace === undefined ? extractTraceHeaders(message.headers) : contextFromCarrier(job.trace);
+    const attributes = { "georep.repository": job.repository, "georep.generation": job.generation, "georep.reason": job.reason };
+    await withSpan("transfer.sync", { parent, kind: SpanKind.CONSUMER, attributes }, () => handleJob(message, job));
+  }
+
+  async function handleJob(message: JsMsg, job: TransferJob): Promise<void> {
     const log = logger.child({ repository: job.repository, generation: job.generation, reason: job.reason, deliveries: message.info.deliveryCount });
     let claimed: Claim;
     try {

@@ -154,6 +154,37 @@ const cases: Case[] = [
     ok: false,
     paths: ["/role", "/counts/pending"],
   },
+  {
+    name: "site status report of a paused site",
+    schema: SiteStatusReport,
+    value: {
+      site: "eu-1",
+      role: "secondary",
+      counts: { pending: 3, started: 0, synced: 10, failed: 0 },
+      lag_seconds: { p50: null, p99: null },
+      bytes_copied: 0,
+      last_event_at: null,
+      paused: true,
+      reported_at: now,
+    },
+    ok: true,
+  },
+  {
+    name: "site status report with a paused flag that is not a boolean",
+    schema: SiteStatusReport,
+    value: {
+      site: "eu-1",
+      role: "secondary",
+      counts: { pending: 0, started: 0, synced: 0, failed: 0 },
+      lag_seconds: { p50: null, p99: null },
+      bytes_copied: 0,
+      last_event_at: null,
+      paused: "yes",
+      reported_at: now,
+    },
+    ok: false,
+    paths: ["/paused"],
+  },
 ];
 
 describe("message schemas", () => {

@@ -49,6 +49,12 @@ describe("stack up / status / down", () => {
     expect(ports.size).toBe(6);
     expect(new Set(description.sites.map((s) => s.database)).size).toBe(3);
 
+    // every site runs a status service that knows its site and role, and serves the token endpoint
+    for (const site of description.sites) {
+      expect(site.token_realm).toBe(`${site.status}/token`);
+      const summary = (await (await fetch(`${site.status}/api/v1/site`)).json()) as { site: string; role: string };
+      expect([summary.site, summary.role]).toEqual([site.name, site.role]);
+    }
     // every site's registry takes tokens from its own endpoint for the shared user, and only for it
     const { username, password } = description.credentials;
     const basic = (user: string, pass: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}` });
@@ -89,7 +95,7 @@ describe("stack up / status / down", () => {
     expect(await geoEvents()).toBe(1);
 
     const pids = (JSON.parse(await readFile(join(dir, "pids.json"), "utf8")) as { processes: { pid: number }[] }).processes.map((p) => p.pid);
-    expect(pids).toHaveLength(16); // postgres + 3 × (nats, token endpoint, registry) + event-log + ingest + 2 × (dispatcher, transfer)
+    expect(pids).toHaveLength(16); // postgres + 3 × (nats, registry, status with the token endpoint) + event-log + ingest + 2 × (dispatcher, transfer)
 
     const again = await stack(["up", "--dir", dir], { SECONDARIES: "2" });
     expect(again.stdout).toContain("already running");
