@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `georep-stack up | down | status [--dir .georep]`: the local multi-site stack.
- * `SECONDARIES=N` picks how many secondary sites `up` starts (default 1).
+ * `SECONDARIES=N` picks how many secondary sites `up` starts (default 1),
+ * `REPLICAS=N` how many processes of each georep service (default 1).
  */
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -9,7 +10,7 @@ import { DEFAULT_SECONDARIES, readStack, stackFile, stackProcesses, startStack, 
 import type { StackDescription } from "./stack.js";
 import { runDemo } from "./demo.js";
 
-const USAGE = "usage: georep-stack <up|down|status|demo> [--dir <state dir>]   (SECONDARIES=N for up)";
+const USAGE = "usage: georep-stack <up|down|status|demo> [--dir <state dir>]   (SECONDARIES=N, REPLICAS=N for up)";
 
 async function probe(url: string): Promise<string> {
   try {
@@ -33,11 +34,13 @@ async function printStatus(stateDir: string, stack: StackDescription): Promise<b
     console.log(`  registry  ${site.registry}  [${registry}]  token auth: ${site.token_realm} (service ${site.registry_service}) [${token}]`);
     console.log(`  nats      ${site.nats}  domain ${site.nats_domain}  [${nats}]`);
     console.log(`  database  ${site.database}`);
-    for (const [label, url] of [["ingest", site.ingest], ["event-log", site.event_log], ["dispatcher", site.dispatcher], ["transfer", site.transfer], ["status", site.status]] as const) {
-      if (url === undefined) continue;
-      const state = await probe(`${url}/health/ready`);
-      healthy &&= state === "up";
-      console.log(`  ${label.padEnd(11)}${url}  [${state}]`);
+    for (const [label, first] of [["ingest", site.ingest], ["event-log", site.event_log], ["dispatcher", site.dispatcher], ["transfer", site.transfer], ["status", site.status]] as const) {
+      if (first === undefined) continue;
+      for (const url of site.replicas?.[label] ?? [first]) {
+        const state = await probe(`${url}/health/ready`);
+        healthy &&= state === "up";
+        console.log(`  ${label.padEnd(11)}${url}  [${state}]`);
+      }
     }
   }
   const processes = await stackProcesses(stateDir);
@@ -57,7 +60,9 @@ async function main(): Promise<number> {
     case "up": {
       const raw = process.env.SECONDARIES;
       const secondaries = raw === undefined || raw === "" ? DEFAULT_SECONDARIES : Number(raw);
-      const { stack, reused } = await startStack({ stateDir, secondaries, onProgress: (line) => console.log(`[stack] ${line}`) });
+      const rawReplicas = process.env.REPLICAS;
+      const replicas = rawReplicas === undefined || rawReplicas === "" ? 1 : Number(rawReplicas);
+      const { stack, reused } = await startStack({ stateDir, secondaries, replicas, onProgress: (line) => console.log(`[stack] ${line}`) });
       console.log(reused ? "[stack] already running" : `[stack] up: ${stack.sites.length} sites`);
       return (await printStatus(stateDir, stack)) ? 0 : 1;
     }

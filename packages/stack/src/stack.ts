@@ -26,6 +26,8 @@ import { groupAlive, registerDir, startServerProcess, stopProcessGroup } from "@
 export const PRIMARY_SITE = "primary";
 export const DEFAULT_SECONDARIES = 1;
 export const MAX_SECONDARIES = 8;
+/** Most processes per georep service the local stack starts (`REPLICAS`). */
+export const MAX_REPLICAS = 4;
 /** Subjects that never cross the leafnode links (every secondary has its own work queue). */
 export const SITE_LOCAL_SUBJECTS = "georep.transfer.>";
 /** `iss` of the tokens the sites mint, and what every registry trusts. */
@@ -57,6 +59,8 @@ export interface StackSite {
   /** Secondary: the dispatcher and transfer services (health and metrics). */
   readonly dispatcher?: string;
   readonly transfer?: string;
+  /** With `REPLICAS` > 1: every replica's URL by service name (the fields above name the first). */
+  readonly replicas?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** The content of `.georep/stack.json`. */
@@ -70,6 +74,8 @@ export interface StackDescription {
   readonly notification_secret: string;
   /** The key every site signs registry tokens with, and the certificate the registries trust. */
   readonly signing: { readonly issuer: string; readonly key_file: string; readonly certificate_file: string };
+  /** Processes per georep service, when more than one. */
+  readonly replicas?: number;
   /** Where the servers keep their data (removed by `down`). */
   readonly data_dir: string;
   readonly logs_dir: string;
@@ -101,6 +107,14 @@ export interface StackOptions {
   readonly persistent?: boolean;
   /** Extra environment for every georep service (e.g. a short backfill interval in tests). */
   readonly serviceEnv?: Readonly<Record<string, string>>;
+  /**
+   * Processes per georep service (default 1, `REPLICAS=N make up`). Each ingest
+   * replica is its own notification endpoint of the primary registry (so every
+   * event arrives N times and JetStream's de-duplication keeps one); the
+   * others share their site's NATS and Postgres as they would behind a load
+   * balancer.
+   */
+  readonly replicas?: number;
 }
 
 /** A file of a workspace package (createRequire: vitest does not provide import.meta.resolve). */
@@ -116,15 +130,16 @@ const SERVICE_MAIN = {
 } as const;
 
 /** Starts one georep service as a persistent process on `port` and waits for its readiness. */
-async function startService(options: { site: string; service: keyof typeof SERVICE_MAIN; port: number; env: Record<string, string>; logsDir: string; persistent: boolean }) {
+async function startService(options: { site: string; service: keyof typeof SERVICE_MAIN; port: number; env: Record<string, string>; logsDir: string; persistent: boolean; replica?: number }) {
+  const instance = options.replica === undefined || options.replica === 1 ? options.service : `${options.service}-${options.replica}`;
   const url = `http://127.0.0.1:${options.port}`;
   const server = await startServerProcess({
-    name: `${options.site}/${options.service}`,
+    name: `${options.site}/${instance}`,
     command: process.execPath,
     // The copier keeps a small young generation so streamed chunks are freed promptly (see the copy benchmark).
     args: [...(options.service === "transfer" ? ["--max-semi-space-size=1"] : []), SERVICE_MAIN[options.service]],
     env: { ...process.env, ...options.env, HTTP_HOST: "127.0.0.1", HTTP_PORT: String(options.port), LOG_LEVEL: process.env.LOG_LEVEL ?? "info" },
-    logFile: join(options.logsDir, `${options.site}-${options.service}.log`),
+    logFile: join(options.logsDir, `${options.site}-${instance}.log`),
     persistent: options.persistent,
     ready: async () => {
       const res = await fetch(`${url}/health/ready`);
@@ -132,7 +147,7 @@ async function startService(options: { site: string; service: keyof typeof SERVI
       return res.status === 200;
     },
   });
-  return { url, pid: server.pid };
+  return { url, pid: server.pid, instance };
 }
 
 const secret = (bytes = 18) => randomBytes(bytes).toString("base64url");
@@ -176,10 +191,14 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
   if (!Number.isInteger(secondaries) || secondaries < 1 || secondaries > MAX_SECONDARIES) {
     throw new Error(`SECONDARIES must be an integer from 1 to ${MAX_SECONDARIES}, got ${String(options.secondaries)}`);
   }
+  const replicas = options.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS) {
+    throw new Error(`REPLICAS must be an integer from 1 to ${MAX_REPLICAS}, got ${String(options.replicas)}`);
+  }
   const existing = await readStack(options.stateDir);
   if (existing !== undefined) {
     const processes = await stackProcesses(options.stateDir);
-    const wanted = existing.sites.length - 1 === secondaries;
+    const wanted = existing.sites.length - 1 === secondaries && (existing.replicas ?? 1) === replicas;
     if (processes.length > 0 && processes.every((p) => p.running) && wanted) return { stack: existing, reused: true };
     say(processes.every((p) => p.running) ? "topology changed: restarting the stack" : "some processes of the previous stack are gone: restarting it");
     await stopStack(options.stateDir);
@@ -194,6 +213,19 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
   const records: PidRecord[] = [];
   const record = async () => writeFile(pidsFile(options.stateDir), `${JSON.stringify({ processes: records, dirs: [dataDir] } satisfies PidsFile, null, 2)}\n`);
   await record();
+
+  /** Starts `replicas` processes of a service; the first keeps the plain name, port `firstPort` when given. */
+  const startReplicas = async (site: string, service: keyof typeof SERVICE_MAIN, env: Record<string, string>, firstPort?: number): Promise<string[]> => {
+    const urls: string[] = [];
+    for (let replica = 1; replica <= replicas; replica++) {
+      const port = replica === 1 && firstPort !== undefined ? firstPort : await freePort();
+      const started = await startService({ site, service, port, logsDir, persistent, env, replica });
+      records.push({ name: `${site}/${started.instance}`, pid: started.pid, signal: "SIGTERM" });
+      await record();
+      urls.push(started.url);
+    }
+    return urls;
+  };
 
   const credentials = { username: "georep", password: secret() };
   const leafAuth = { user: "leaf", password: secret() };
@@ -241,22 +273,21 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
 
       const database = role === "primary" ? postgres.url : await postgres.createDatabase(`georep_${name.replaceAll("-", "_")}`);
       const services: { ingest?: string; event_log?: string; dispatcher?: string; transfer?: string } = {};
+      /** Every replica's URL, by service (in stack.json when REPLICAS > 1). */
+      const instances: Record<string, string[]> = {};
       let notifications: NotificationEndpoint[] = [];
       if (role === "primary") {
         say(`starting ${name}: event-log, ingest`);
         const common = { NATS_URL: nats.url, SITE_NAME: name, SITE_ROLE: role };
-        const eventLog = await startService({ site: name, service: "event-log", port: await freePort(), logsDir, persistent, env: { ...common, DATABASE_URL: database, ...options.serviceEnv } });
-        records.push({ name: `${name}/event-log`, pid: eventLog.pid, signal: "SIGTERM" });
-        await record();
-        const ingest = await startService({ site: name, service: "ingest", port: await freePort(), logsDir, persistent, env: { ...common, INGEST_SECRET: notificationSecret, ...options.serviceEnv } });
-        records.push({ name: `${name}/ingest`, pid: ingest.pid, signal: "SIGTERM" });
-        await record();
-        services.ingest = ingest.url;
-        services.event_log = eventLog.url;
-        notifications = [
-          {
-            name: "georep-ingest",
-            url: `${ingest.url}/api/v4/container_registry_event/events`,
+        const eventLogs = await startReplicas(name, "event-log", { ...common, DATABASE_URL: database, ...options.serviceEnv });
+        const ingests = await startReplicas(name, "ingest", { ...common, INGEST_SECRET: notificationSecret, ...options.serviceEnv });
+        services.ingest = ingests[0];
+        services.event_log = eventLogs[0];
+        instances["ingest"] = ingests;
+        instances["event-log"] = eventLogs;
+        notifications = ingests.map((url, i) => ({
+            name: i === 0 ? "georep-ingest" : `georep-ingest-${i + 1}`,
+            url: `${url}/api/v4/container_registry_event/events`,
             headers: { Authorization: notificationSecret },
             timeoutMs: 5000,
             backoffMs: 1000,
@@ -264,8 +295,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
             // ignore.actions only together with a non-empty ignore.mediatypes.
             ignoredMediaTypes: ["application/octet-stream"],
             ignoredActions: ["pull"],
-          },
-        ];
+          }));
       }
       const registry: RunningRegistry = await startRegistry({
         persistent,
@@ -291,23 +321,18 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
           REGISTRY_TOKEN_CERT_FILE: keys.certificatePath,
           REGISTRY_TOKEN_ISSUER: TOKEN_ISSUER,
         };
-        const dispatcher = await startService({ site: name, service: "dispatcher", port: await freePort(), logsDir, persistent, env: { ...common, DISPATCHER_BACKFILL_INTERVAL_MS: "60000", ...options.serviceEnv } });
-        records.push({ name: `${name}/dispatcher`, pid: dispatcher.pid, signal: "SIGTERM" });
-        await record();
-        const transfer = await startService({ site: name, service: "transfer", port: await freePort(), logsDir, persistent, env: { ...common, SECONDARY_REGISTRY_URL: registry.url, TRANSFER_CONCURRENCY: "4", ...options.serviceEnv } });
-        records.push({ name: `${name}/transfer`, pid: transfer.pid, signal: "SIGTERM" });
-        await record();
-        services.dispatcher = dispatcher.url;
-        services.transfer = transfer.url;
+        const dispatchers = await startReplicas(name, "dispatcher", { ...common, DISPATCHER_BACKFILL_INTERVAL_MS: "60000", ...options.serviceEnv });
+        const transfers = await startReplicas(name, "transfer", { ...common, SECONDARY_REGISTRY_URL: registry.url, TRANSFER_CONCURRENCY: "4", ...options.serviceEnv });
+        services.dispatcher = dispatchers[0];
+        services.transfer = transfers[0];
+        instances["dispatcher"] = dispatchers;
+        instances["transfer"] = transfers;
       }
       say(`starting ${name}: status`);
-      const status = await startService({
-        site: name,
-        service: "status",
-        port: statusPort,
-        logsDir,
-        persistent,
-        env: {
+      const statuses = await startReplicas(
+        name,
+        "status",
+        {
           NATS_URL: nats.url,
           DATABASE_URL: database,
           SITE_NAME: name,
@@ -322,9 +347,9 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
           ...(role === "secondary" ? { PRIMARY_REGISTRY_URL: sites[0]!.registry, SECONDARY_REGISTRY_URL: registry.url } : {}),
           ...options.serviceEnv,
         },
-      });
-      records.push({ name: `${name}/status`, pid: status.pid, signal: "SIGTERM" });
-      await record();
+        statusPort,
+      );
+      instances["status"] = statuses;
       sites.push({
         name,
         role,
@@ -336,8 +361,9 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         nats_monitor: nats.monitorUrl,
         ...(role === "primary" ? { leafnode: nats.leafnodeUrl! } : {}),
         database,
-        status: status.url,
+        status: statuses[0]!,
         ...services,
+        ...(replicas > 1 ? { replicas: instances } : {}),
       });
     }
     say("waiting for the secondaries' leafnodes");
@@ -349,6 +375,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
       admin_token: adminToken,
       notification_secret: notificationSecret,
       signing: { issuer: TOKEN_ISSUER, key_file: keys.keyPath, certificate_file: keys.certificatePath },
+      ...(replicas > 1 ? { replicas } : {}),
       data_dir: dataDir,
       logs_dir: logsDir,
       started_at: new Date().toISOString(),
