@@ -80,6 +80,16 @@ function formatNumber(n) {
   return Number.isFinite(value) ? numberFormat.format(value) : String(n);
 }
 
+/**
+ * "1 repository", "3 repositories".
+ * @param {number | null | undefined} n
+ * @param {string} one
+ * @param {string} many
+ */
+function plural(n, one, many) {
+  return `${formatNumber(n)} ${n === 1 ? one : many}`;
+}
+
 /** @param {number | string | null | undefined} bytes */
 function formatBytes(bytes) {
   if (bytes === null || bytes === undefined) return "—";
@@ -476,7 +486,7 @@ function siteRow(item) {
         "aria-label": `Resync the failed repositories of ${item.site}`,
         text: "Resync failed",
         onclick: (/** @type {Event} */ event) =>
-          runAction(/** @type {HTMLButtonElement} */ (event.currentTarget), `api/v1/sites/${encodeURIComponent(item.site)}/resync`, { scope: "failed" }, (r) => `${item.site}: ${formatNumber(r?.accepted)} failed repositories will be synced again.`),
+          runAction(/** @type {HTMLButtonElement} */ (event.currentTarget), `api/v1/sites/${encodeURIComponent(item.site)}/resync`, { scope: "failed" }, (r) => `${item.site}: ${plural(r?.accepted, "failed repository", "failed repositories")} will be synced again.`),
       })
     : null;
   return h(
@@ -872,7 +882,7 @@ function start() {
     runAction(/** @type {HTMLButtonElement} */ (event.currentTarget), "api/v1/resume", undefined, () => "Replication resumed at this site."),
   );
   byId("resync-failed-button").addEventListener("click", (event) =>
-    runAction(/** @type {HTMLButtonElement} */ (event.currentTarget), "api/v1/resync", { scope: "failed" }, (r) => `${formatNumber(r?.accepted)} failed repositories will be synced again.`),
+    runAction(/** @type {HTMLButtonElement} */ (event.currentTarget), "api/v1/resync", { scope: "failed" }, (r) => `${plural(r?.accepted, "failed repository", "failed repositories")} will be synced again.`),
   );
   byId("detail-resync").addEventListener("click", (event) => {
     const route = currentRoute();
