@@ -19,8 +19,8 @@ import { join } from "node:path";
 import { createRequire } from "node:module";
 import { generateKeyMaterial, hashPassword, writeKeyMaterial } from "@georep/jwt";
 import type { UsersFile } from "@georep/jwt";
-import { freePort, startNats, startPostgres, startRegistry, waitForLeafnodes } from "@georep/testing";
-import type { NotificationEndpoint, RunningNats, RunningPostgres, RunningRegistry } from "@georep/testing";
+import { freePort, startHttpFaultProxy, startNats, startPostgres, startRegistry, startTcpProxy, waitForLeafnodes } from "@georep/testing";
+import type { HttpFaultProxy, NotificationEndpoint, RunningNats, RunningPostgres, RunningRegistry, TcpProxy } from "@georep/testing";
 import { groupAlive, registerDir, startServerProcess, stopProcessGroup } from "@georep/testing/internal";
 
 export const PRIMARY_SITE = "primary";
@@ -115,6 +115,40 @@ export interface StackOptions {
    * balancer.
    */
   readonly replicas?: number;
+  /** Fault tests: each secondary's leafnode goes through a TCP proxy the caller can cut ({@link StackControl.leafnodeProxies}). */
+  readonly leafnodeProxy?: boolean;
+  /** Fault tests: the secondaries reach the primary registry through an HTTP proxy that can fail requests ({@link StackControl.primaryRegistryProxy}). */
+  readonly primaryRegistryProxy?: boolean;
+  /** Fault tests: the primary registry sends every notification this many times (default 1). */
+  readonly notificationCopies?: number;
+}
+
+/** A process of the stack as the fault tests drive it. */
+interface ControlledProcess {
+  readonly pid: number;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+/**
+ * The processes of a stack started in this process, for fault tests: kill
+ * one (SIGKILL of its process group), start it again on the same ports with
+ * the same data, cut links.
+ */
+export interface StackControl {
+  /** Names as in `stack status`: `postgres`, `primary/registry`, `secondary-1/transfer`, … */
+  readonly names: readonly string[];
+  pid(name: string): number;
+  /** SIGKILL of the process group; returns once it is gone. */
+  kill(name: string): Promise<void>;
+  /** Graceful stop (its stop signal, SIGKILL after a deadline). */
+  stop(name: string): Promise<void>;
+  /** Starts it again (stopping it first if it runs) and waits until it is ready. */
+  restart(name: string): Promise<void>;
+  /** Each secondary's leafnode proxy, by site name (with `leafnodeProxy`). */
+  readonly leafnodeProxies: ReadonlyMap<string, TcpProxy>;
+  /** The proxy in front of the primary registry (with `primaryRegistryProxy`). */
+  readonly primaryRegistryProxy: HttpFaultProxy | undefined;
 }
 
 /** A file of a workspace package (createRequire: vitest does not provide import.meta.resolve). */
@@ -147,7 +181,7 @@ async function startService(options: { site: string; service: keyof typeof SERVI
       return res.status === 200;
     },
   });
-  return { url, pid: server.pid, instance };
+  return { url, pid: server.pid, instance, server };
 }
 
 const secret = (bytes = 18) => randomBytes(bytes).toString("base64url");
@@ -184,7 +218,10 @@ export async function stackProcesses(stateDir: string): Promise<{ name: string; 
  * Starts the stack, or returns the running one unchanged (idempotent). A
  * stack with some processes gone is stopped and started afresh.
  */
-export async function startStack(options: StackOptions): Promise<{ stack: StackDescription; reused: boolean }> {
+/** Proxies of stacks started in this process, closed by {@link stopStack}. */
+const stackControls = new Map<string, { readonly proxies: readonly { close(): Promise<void> }[] }>();
+
+export async function startStack(options: StackOptions): Promise<{ stack: StackDescription; reused: boolean; control?: StackControl }> {
   const say = options.onProgress ?? (() => undefined);
   const persistent = options.persistent ?? true;
   const secondaries = options.secondaries ?? DEFAULT_SECONDARIES;
@@ -221,10 +258,30 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
       const port = replica === 1 && firstPort !== undefined ? firstPort : await freePort();
       const started = await startService({ site, service, port, logsDir, persistent, env, replica });
       records.push({ name: `${site}/${started.instance}`, pid: started.pid, signal: "SIGTERM" });
+      handles.set(`${site}/${started.instance}`, started.server);
       await record();
       urls.push(started.url);
     }
     return urls;
+  };
+
+  const handles = new Map<string, ControlledProcess>();
+  const leafnodeProxies = new Map<string, TcpProxy>();
+  let primaryRegistryProxy: HttpFaultProxy | undefined;
+  if (persistent && (options.leafnodeProxy === true || options.primaryRegistryProxy === true)) {
+    throw new Error("the fault proxies live in the calling process: use them with persistent: false");
+  }
+  const copies = options.notificationCopies ?? 1;
+  if (!Number.isInteger(copies) || copies < 1 || copies > 5) throw new Error(`notificationCopies must be an integer from 1 to 5, got ${copies}`);
+
+  /** The hub's leafnode URL, or a proxy to it that fault tests can cut. */
+  const leafnodeRemote = async (site: string, hubUrl: string): Promise<string> => {
+    if (options.leafnodeProxy !== true) return hubUrl;
+    const url = new URL(hubUrl);
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) });
+    leafnodeProxies.set(site, proxy);
+    url.host = `127.0.0.1:${proxy.port}`;
+    return url.toString();
   };
 
   const credentials = { username: "georep", password: secret() };
@@ -243,6 +300,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
     say("starting PostgreSQL");
     const postgres: RunningPostgres = await startPostgres({ persistent, baseDir: dataDir, logFile: join(logsDir, "postgres.log"), database: "georep_primary", existingUrl: undefined });
     records.push({ name: "postgres", pid: postgres.pid!, signal: "SIGINT" });
+    handles.set("postgres", { get pid() { return postgres.pid!; }, stop: () => postgres.stop(), restart: () => postgres.restart() });
     await record();
 
     const siteNames = [PRIMARY_SITE, ...Array.from({ length: secondaries }, (_, i) => `secondary-${i + 1}`)];
@@ -259,9 +317,10 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         logFile: join(logsDir, `${name}-nats.log`),
         // Each secondary's transfer jobs are its own: without the deny, a secondary's
         // TRANSFER_JOBS stream would also store the jobs another secondary publishes.
-        ...(role === "primary" ? { leafnodeListen: { auth: leafAuth } } : { leafnodeRemotes: [hub!.leafnodeUrl!], leafnodeDeny: [SITE_LOCAL_SUBJECTS] }),
+        ...(role === "primary" ? { leafnodeListen: { auth: leafAuth } } : { leafnodeRemotes: [await leafnodeRemote(name, hub!.leafnodeUrl!)], leafnodeDeny: [SITE_LOCAL_SUBJECTS] }),
       });
       records.push({ name: `${name}/nats-server`, pid: nats.pid, signal: "SIGTERM" });
+      handles.set(`${name}/nats-server`, nats);
       await record();
       if (role === "primary") hub = nats;
 
@@ -285,7 +344,8 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         services.event_log = eventLogs[0];
         instances["ingest"] = ingests;
         instances["event-log"] = eventLogs;
-        notifications = ingests.map((url, i) => ({
+        const targets = ingests.flatMap((url) => Array.from({ length: copies }, () => url));
+        notifications = targets.map((url, i) => ({
             name: i === 0 ? "georep-ingest" : `georep-ingest-${i + 1}`,
             url: `${url}/api/v4/container_registry_event/events`,
             headers: { Authorization: notificationSecret },
@@ -305,6 +365,8 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         notifications,
       });
       records.push({ name: `${name}/registry`, pid: registry.pid, signal: "SIGTERM" });
+      handles.set(`${name}/registry`, registry);
+      if (role === "primary" && options.primaryRegistryProxy === true) primaryRegistryProxy = await startHttpFaultProxy(registry.url);
       await record();
       if (role === "secondary") {
         say(`starting ${name}: dispatcher, transfer`);
@@ -315,7 +377,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
           SITE_NAME: name,
           SITE_ROLE: role,
           PRIMARY_JS_DOMAIN: PRIMARY_SITE,
-          PRIMARY_REGISTRY_URL: primarySite.registry,
+          PRIMARY_REGISTRY_URL: primaryRegistryProxy?.url ?? primarySite.registry,
           // Tokens minted locally with the key the sites share: pull-only on the primary.
           REGISTRY_TOKEN_KEY_FILE: keys.keyPath,
           REGISTRY_TOKEN_CERT_FILE: keys.certificatePath,
@@ -344,7 +406,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
           REGISTRY_TOKEN_KEY_FILE: keys.keyPath,
           REGISTRY_TOKEN_CERT_FILE: keys.certificatePath,
           REGISTRY_TOKEN_ISSUER: TOKEN_ISSUER,
-          ...(role === "secondary" ? { PRIMARY_REGISTRY_URL: sites[0]!.registry, SECONDARY_REGISTRY_URL: registry.url } : {}),
+          ...(role === "secondary" ? { PRIMARY_REGISTRY_URL: primaryRegistryProxy?.url ?? sites[0]!.registry, SECONDARY_REGISTRY_URL: registry.url } : {}),
           ...options.serviceEnv,
         },
         statusPort,
@@ -381,7 +443,34 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
       started_at: new Date().toISOString(),
     };
     await writeFile(stackFile(options.stateDir), `${JSON.stringify(stack, null, 2)}\n`, { mode: 0o600 });
-    return { stack, reused: false };
+    const handle = (name: string): ControlledProcess => {
+      const h = handles.get(name);
+      if (h === undefined) throw new Error(`no process named ${JSON.stringify(name)} in this stack (known: ${[...handles.keys()].join(", ")})`);
+      return h;
+    };
+    /** Keeps pids.json right after a process got a new pid, so `stack down` ends it. */
+    const repid = async (name: string) => {
+      const i = records.findIndex((r) => r.name === name);
+      if (i >= 0) records[i] = { ...records[i]!, pid: handle(name).pid };
+      await record();
+    };
+    const control: StackControl = {
+      names: [...handles.keys()],
+      pid: (name) => handle(name).pid,
+      async kill(name) {
+        const pid = handle(name).pid;
+        await stopProcessGroup(pid, "SIGKILL", 5_000);
+      },
+      stop: (name) => handle(name).stop(),
+      async restart(name) {
+        await handle(name).restart();
+        await repid(name);
+      },
+      leafnodeProxies,
+      primaryRegistryProxy,
+    };
+    stackControls.set(options.stateDir, { proxies: [...leafnodeProxies.values(), ...(primaryRegistryProxy === undefined ? [] : [primaryRegistryProxy])] });
+    return { stack, reused: false, control };
   } catch (error) {
     await stopStack(options.stateDir);
     throw error;
@@ -390,6 +479,9 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
 
 /** Stops every recorded process (last started first) and removes the data. */
 export async function stopStack(stateDir: string, onProgress: (line: string) => void = () => undefined): Promise<number> {
+  const controls = stackControls.get(stateDir);
+  stackControls.delete(stateDir);
+  for (const proxy of controls?.proxies ?? []) await proxy.close();
   const pids = await readPids(stateDir);
   let stopped = 0;
   for (const p of [...(pids?.processes ?? [])].reverse()) {

@@ -13,3 +13,5 @@ export type { RegistryOptions, RunningRegistry, RegistryAuth, RegistryUser, Toke
 export { ServerStartError, MissingBinaryError, UnsupportedOperationError } from "./errors.js";
 export { toYaml } from "./yaml.js";
 export type { YamlValue } from "./yaml.js";
+export { startTcpProxy, startHttpFaultProxy } from "./proxy.js";
+export type { TcpProxy, HttpFaultProxy, HttpFaults } from "./proxy.js";

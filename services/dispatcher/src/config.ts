@@ -58,6 +58,7 @@ export const PrimaryRegistryConfig = Type.Object({
   REGISTRY_TOKEN_CERT_FILE: Type.Optional(Type.String({ minLength: 1, description: "Its certificate (checked against the key)" })),
   REGISTRY_TOKEN_ISSUER: Type.String({ minLength: 1, default: D.REGISTRY_TOKEN_ISSUER }),
   REGISTRY_TOKEN_SERVICE: Type.Optional(Type.String({ minLength: 1, description: "Audience before the registry named its service" })),
+  REGISTRY_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300, description: "Lifetime of the minted registry tokens (renewed before they expire)" }),
   PRIMARY_REGISTRY_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
   PRIMARY_REGISTRY_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
 });

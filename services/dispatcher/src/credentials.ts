@@ -35,6 +35,7 @@ export interface PrimaryCredentialsConfig {
   readonly REGISTRY_TOKEN_CERT_FILE?: string | undefined;
   readonly REGISTRY_TOKEN_ISSUER: string;
   readonly REGISTRY_TOKEN_SERVICE?: string | undefined;
+  readonly REGISTRY_TOKEN_TTL_SECONDS?: number | undefined;
   readonly PRIMARY_REGISTRY_USERNAME?: string | undefined;
   readonly PRIMARY_REGISTRY_PASSWORD?: string | undefined;
 }
@@ -52,7 +53,7 @@ export async function primaryCredentials(config: PrimaryCredentialsConfig): Prom
       keyPath: config.REGISTRY_TOKEN_KEY_FILE,
       ...(config.REGISTRY_TOKEN_CERT_FILE === undefined ? {} : { certificatePath: config.REGISTRY_TOKEN_CERT_FILE }),
     });
-    const issuer = createTokenIssuer({ issuer: config.REGISTRY_TOKEN_ISSUER, key });
+    const issuer = createTokenIssuer({ issuer: config.REGISTRY_TOKEN_ISSUER, key, ...(config.REGISTRY_TOKEN_TTL_SECONDS === undefined ? {} : { ttlSeconds: config.REGISTRY_TOKEN_TTL_SECONDS }) });
     const provider = createTokenProvider({
       issuer,
       subject: config.SITE_NAME,

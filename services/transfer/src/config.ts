@@ -31,6 +31,8 @@ export const TRANSFER_CONFIG_DEFAULTS = {
   TRANSFER_SHUTDOWN_TIMEOUT_MS: 25_000,
   /** `iss` of the registry tokens minted with `REGISTRY_TOKEN_KEY_FILE`. */
   REGISTRY_TOKEN_ISSUER: "georep",
+  /** Lifetime of the tokens minted (the jwt package's default, 5 minutes). */
+  REGISTRY_TOKEN_TTL_SECONDS: 300,
 } as const;
 
 const D = TRANSFER_CONFIG_DEFAULTS;
@@ -49,6 +51,7 @@ export const TransferSettings = Type.Object({
   REGISTRY_TOKEN_CERT_FILE: optional("certificate of REGISTRY_TOKEN_KEY_FILE (checked against the key)"),
   REGISTRY_TOKEN_ISSUER: Type.String({ minLength: 1, default: D.REGISTRY_TOKEN_ISSUER, description: "`iss` the registries trust" }),
   REGISTRY_TOKEN_SUBJECT: optional("`sub` of minted tokens; default SITE_NAME"),
+  REGISTRY_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: D.REGISTRY_TOKEN_TTL_SECONDS, description: "lifetime of minted registry tokens (renewed before they expire)" }),
   TRANSFER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: D.TRANSFER_CONCURRENCY }),
   TRANSFER_BLOB_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: D.TRANSFER_BLOB_CONCURRENCY }),
   // Off by default: under load one tag was seen missing for good with it on (not yet explained),
@@ -118,6 +121,8 @@ export type RegistryAuthConfig =
       readonly certFile: string | undefined;
       readonly issuer: string;
       readonly subject: string;
+      /** Lifetime of each minted token. */
+      readonly ttlSeconds?: number;
       /** The actions minted tokens may grant. */
       readonly allowedActions: readonly string[];
     };
@@ -145,6 +150,7 @@ export function registryEndpoints(config: Readonly<TransferConfig>): { primary: 
         certFile: config.REGISTRY_TOKEN_CERT_FILE,
         issuer: config.REGISTRY_TOKEN_ISSUER,
         subject: config.REGISTRY_TOKEN_SUBJECT ?? config.SITE_NAME,
+        ttlSeconds: config.REGISTRY_TOKEN_TTL_SECONDS,
         allowedActions,
       };
     }

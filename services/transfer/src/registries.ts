@@ -26,7 +26,7 @@ export async function credentialsFor(endpoint: RegistryEndpointConfig): Promise<
       return { type: "basic", username: auth.username, password: auth.password };
     case "token-key": {
       const key = await loadSigningKey({ keyPath: auth.keyFile, ...(auth.certFile === undefined ? {} : { certificatePath: auth.certFile }) });
-      const issuer = createTokenIssuer({ issuer: auth.issuer, key });
+      const issuer = createTokenIssuer({ issuer: auth.issuer, key, ...(auth.ttlSeconds === undefined ? {} : { ttlSeconds: auth.ttlSeconds }) });
       return { type: "provider", provider: createTokenProvider({ issuer, subject: auth.subject, allowedActions: auth.allowedActions }) };
     }
   }

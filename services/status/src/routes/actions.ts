@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { HttpError } from "@georep/runtime";
+import { REPOSITORY_PATTERN } from "@georep/schema";
 import { setPaused } from "@georep/tracking";
 import type { RouteContext } from "../context.js";
 import { repositoryRow, trackingDb } from "../db.js";
@@ -22,8 +23,6 @@ import {
   SiteResyncBody,
   errorResponses,
 } from "../schemas.js";
-import type { SiteResyncBody as SiteResyncBodyType } from "../schemas.js";
-import { REPOSITORY_PATTERN } from "@georep/schema";
 
 const REPOSITORY_RE = new RegExp(REPOSITORY_PATTERN);
 const SECURITY = [{ admin: [] }];
@@ -52,7 +51,7 @@ export function actionRoutes(app: FastifyInstance, ctx: RouteContext): void {
     }
   }
 
-  app.post<{ Params: { "*": string } }>(
+  app.post<{ Params: RepositoryActionParams }>(
     "/api/v1/repositories/*",
     {
       onRequest: [ctx.requireAdmin, ctx.requireRole("secondary")],
@@ -80,7 +79,7 @@ export function actionRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
   );
 
-  app.post<{ Body: { scope: "all" | "failed" } }>(
+  app.post<{ Body: ResyncBody }>(
     "/api/v1/resync",
     {
       onRequest: [ctx.requireAdmin, ctx.requireRole("secondary")],
@@ -127,7 +126,7 @@ export function actionRoutes(app: FastifyInstance, ctx: RouteContext): void {
     );
   }
 
-  app.post<{ Params: { site: string }; Body: SiteResyncBodyType }>(
+  app.post<{ Params: SiteParams; Body: SiteResyncBody }>(
     "/api/v1/sites/:site/resync",
     {
       onRequest: [ctx.requireAdmin, ctx.requireRole("primary")],

@@ -6,6 +6,7 @@ import type { FastifyInstance } from "fastify";
 import { recentSyncs } from "@georep/tracking";
 import type { RouteContext } from "../context.js";
 import { decodeCursor, encodeCursor } from "../cursor.js";
+import type { RepositoryCursor } from "../cursor.js";
 import { listEvents, listRepositories, repositoryRow, trackingDb } from "../db.js";
 import { invalidRequest, notFound } from "../errors.js";
 import {
@@ -51,7 +52,7 @@ export function readRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
     async (request) => {
       const query = request.query;
-      let after;
+      let after: RepositoryCursor | undefined;
       if (query.cursor !== undefined) {
         const decoded = decodeCursor(query.cursor, query.sort, query.order);
         if (!decoded.ok) {
