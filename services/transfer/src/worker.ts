@@ -46,8 +46,10 @@ export const PAUSED_RETRY_MS = 5_000;
 export interface WorkerOptions {
   /** Lease owner name: unique per process. */
   readonly workerId: string;
-  /** Event syncs trust the last verified tag map (default false; `TRANSFER_INCREMENTAL_SYNCS=true` turns it on). */
+  /** Event syncs trust the last verified tag map (`TRANSFER_INCREMENTAL_SYNCS`). */
   readonly incrementalSyncs?: boolean;
+  /** A sync is full when the last full one is older than this (`TRANSFER_FULL_SYNC_AFTER_MS`; tracking's default otherwise). */
+  readonly fullSyncAfterMs?: number;
   /** Syncs at once in this process. */
   readonly concurrency: number;
   readonly leaseMs: number;
@@ -190,6 +192,8 @@ export function createWorker(deps: WorkerDeps): Worker {
 
     metrics.setInFlight(++syncsRunning);
     const started = performance.now();
+    // Only event syncs trust the last verified tag map, and only while the claim allows it.
+    const incremental = job.reason === "event" && options.incrementalSyncs === true ? claimed.incremental : undefined;
     let result: SyncResult | undefined;
     let failure: unknown;
     try {
@@ -206,7 +210,7 @@ export function createWorker(deps: WorkerDeps): Worker {
           // The registry answered each PUT with the digest of the bytes sent; reading them back
           // at once proves little more, and the hourly full sync reads everything back.
           verifyContent: job.reason === "event" ? "none" : "all",
-          incremental: job.reason === "event" && options.incrementalSyncs === true ? claimed.incremental : undefined,
+          incremental,
           awaited: claimed.awaited,
         },
         signal: controller.signal,
@@ -249,6 +253,7 @@ export function createWorker(deps: WorkerDeps): Worker {
           unremovableTags: result.tags.unremovable,
           verifiedTags: result.verifiedTags,
           reason: job.reason,
+          full: incremental === undefined,
         });
         metrics.inc("syncs", recorded ? "synced" : "lease_lost");
         if (recorded && claimed.pushedAt !== null) metrics.observeLag(Math.max(0, Date.now() - claimed.pushedAt.getTime()) / 1000);
@@ -319,7 +324,9 @@ export function createWorker(deps: WorkerDeps): Worker {
     const log = logger.child({ repository: job.repository, generation: job.generation, reason: job.reason, deliveries: message.info.deliveryCount });
     let claimed: Claim;
     try {
-      claimed = await claim(db, job.repository, job.generation, options.workerId, options.leaseMs);
+      claimed = await claim(db, job.repository, job.generation, options.workerId, options.leaseMs, {
+        ...(options.fullSyncAfterMs === undefined ? {} : { fullSyncAfterMs: options.fullSyncAfterMs }),
+      });
     } catch (err) {
       metrics.inc("jobs", "error");
       log.warn({ err }, "cannot claim the repository; job handed back");

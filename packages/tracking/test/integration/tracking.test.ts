@@ -204,6 +204,24 @@ describe("tracking rows", () => {
     expect(next.kind === "claimed" && next.awaited).toEqual({});
   });
 
+  it("an event sync is incremental only while the last full sync is recent", async () => {
+    const round = async (options: { fullSyncAfterMs?: number }, full: boolean) => {
+      await requestSync(db, "fr/app", "event", new Date(), "v1");
+      const [job] = await takeDispatchable(db, 10);
+      const claimed = await claim(db, "fr/app", job!.generation, "w", 30_000, options);
+      if (claimed.kind !== "claimed") throw new Error(`not claimed: ${claimed.kind}`);
+      await complete(db, "fr/app", "w", claimed.generation, { ...success, verifiedTags: { v1: "sha256:1" }, full });
+      return claimed.incremental !== undefined;
+    };
+    expect(await round({}, true)).toBe(false); // first sync: full
+    expect(await round({}, false)).toBe(true); // the full one is recent: incremental
+    expect(await round({ fullSyncAfterMs: 60_000 }, false)).toBe(true);
+    await new Promise((r) => setTimeout(r, 120));
+    expect(await round({ fullSyncAfterMs: 100 }, true)).toBe(false); // the last full sync is too old
+    expect(await round({ fullSyncAfterMs: 100 }, false)).toBe(true); // that one restarted the clock
+    expect(await round({ fullSyncAfterMs: 0 }, true)).toBe(false); // 0: always full
+  });
+
   it("a claim that takes over an expired lease is a full sync", async () => {
     await requestSync(db, "to/app", "event", new Date(), "v1");
     let [job] = await takeDispatchable(db, 10);
