@@ -2,6 +2,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { natsConfig } from "@georep/deploy-templates";
 import { findBinary, makeServerDir } from "./files.js";
 import { freePort } from "./ports.js";
 import { removeDir, startServerProcess } from "./process.js";
@@ -51,7 +52,7 @@ export interface RunningNats extends AsyncDisposable {
   restart(): Promise<void>;
 }
 
-/** The nats-server config the kit (and the compose files) run with. */
+/** The nats-server config the kit (and the local stack) run with, rendered by `@georep/deploy-templates`. */
 export function renderNatsConfig(options: {
   name: string;
   port: number;
@@ -62,34 +63,20 @@ export function renderNatsConfig(options: {
   leafnodeRemotes?: readonly string[] | undefined;
   leafnodeDeny?: readonly string[] | undefined;
 }): string {
-  const q = (s: string) => JSON.stringify(s);
-  const lines = [
-    `server_name: ${q(options.name)}`,
-    `listen: "127.0.0.1:${options.port}"`,
-    `http: "127.0.0.1:${options.monitorPort}"`,
-    `jetstream {`,
-    `  store_dir: ${q(options.storeDir)}`,
-    ...(options.domain === undefined ? [] : [`  domain: ${q(options.domain)}`]),
-    `}`,
-  ];
-  const remotes = options.leafnodeRemotes ?? [];
-  if (options.leafnodeListen !== undefined || remotes.length > 0) {
-    lines.push(`leafnodes {`);
-    if (options.leafnodeListen !== undefined) {
-      lines.push(`  listen: "127.0.0.1:${options.leafnodeListen.port}"`);
-      const auth = options.leafnodeListen.auth;
-      if (auth !== undefined) lines.push(`  authorization { user: ${q(auth.user)}, password: ${q(auth.password)} }`);
-    }
-    if (remotes.length > 0) {
-      lines.push(`  reconnect: 1`, `  remotes: [`);
-      const deny = options.leafnodeDeny ?? [];
-      const denied = deny.length === 0 ? "" : `, deny_imports: ${JSON.stringify(deny)}, deny_exports: ${JSON.stringify(deny)}`;
-      for (const url of remotes) lines.push(`    { url: ${q(url)}${denied} }`);
-      lines.push(`  ]`);
-    }
-    lines.push(`}`);
-  }
-  return `${lines.join("\n")}\n`;
+  const listen = options.leafnodeListen;
+  const deny = options.leafnodeDeny ?? [];
+  return natsConfig({
+    serverName: options.name,
+    host: "127.0.0.1",
+    port: options.port,
+    monitorPort: options.monitorPort,
+    jetstream: { storeDir: options.storeDir, ...(options.domain === undefined ? {} : { domain: options.domain }) },
+    leafnodes: {
+      ...(listen === undefined ? {} : { listen: { port: listen.port, ...(listen.auth === undefined ? {} : { authorization: listen.auth }) } }),
+      remotes: (options.leafnodeRemotes ?? []).map((url) => ({ url, denyImports: deny, denyExports: deny })),
+      reconnectSeconds: 1,
+    },
+  });
 }
 
 let counter = 0;

@@ -3,11 +3,11 @@ import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import bcrypt from "bcryptjs";
+import { registryConfig } from "@georep/deploy-templates";
+import type { NotificationEndpoint, RegistryAuthOptions, TokenAuthOptions, YamlValue } from "@georep/deploy-templates";
 import { findBinary, makeServerDir } from "./files.js";
 import { freePort } from "./ports.js";
 import { removeDir, startServerProcess } from "./process.js";
-import { toYaml } from "./yaml.js";
-import type { YamlValue } from "./yaml.js";
 
 export interface RegistryUser {
   readonly username: string;
@@ -15,26 +15,11 @@ export interface RegistryUser {
 }
 
 /** Docker token auth: Distribution trusts JWTs signed by a key in `rootCertBundle`. */
-export interface TokenAuth {
-  readonly realm: string;
-  readonly service: string;
-  readonly issuer: string;
-  readonly rootCertBundle: string;
-}
+export type TokenAuth = TokenAuthOptions;
 
 export type RegistryAuth = { readonly htpasswd: { readonly users: readonly RegistryUser[] } } | { readonly token: TokenAuth };
 
-/** One notification endpoint (Distribution `notifications.endpoints[]`). */
-export interface NotificationEndpoint {
-  readonly url: string;
-  readonly name?: string;
-  readonly headers?: Readonly<Record<string, string>>;
-  readonly timeoutMs?: number;
-  readonly threshold?: number;
-  readonly backoffMs?: number;
-  readonly ignoredMediaTypes?: readonly string[];
-  readonly ignoredActions?: readonly string[];
-}
+export type { NotificationEndpoint };
 
 export interface RegistryOptions {
   readonly auth?: RegistryAuth;
@@ -66,9 +51,7 @@ export interface RunningRegistry extends AsyncDisposable {
   restart(): Promise<void>;
 }
 
-const ms = (value: number) => `${value}ms`;
-
-/** The Distribution config the kit (and the local stack) run with. */
+/** The Distribution config the kit (and the local stack) run with, rendered by `@georep/deploy-templates`. */
 export function renderRegistryConfig(options: {
   port: number;
   storageDir: string;
@@ -78,51 +61,18 @@ export function renderRegistryConfig(options: {
   notifications?: readonly NotificationEndpoint[] | undefined;
   extraConfig?: Readonly<Record<string, YamlValue>> | undefined;
 }): string {
-  const config: Record<string, YamlValue> = {
-    version: "0.1",
-    log: { level: "info", formatter: "text", fields: { service: "registry" } },
-    storage: {
-      filesystem: { rootdirectory: options.storageDir },
-      delete: { enabled: true },
-      maintenance: { uploadpurging: { enabled: false } },
-    },
-    http: { addr: `127.0.0.1:${options.port}`, secret: options.httpSecret, headers: { "X-Content-Type-Options": ["nosniff"] } },
-  };
-  if (options.htpasswdFile !== undefined) config.auth = { htpasswd: { realm: "georep", path: options.htpasswdFile } };
-  if (options.token !== undefined) {
-    const t = options.token;
-    config.auth = { token: { realm: t.realm, service: t.service, issuer: t.issuer, rootcertbundle: t.rootCertBundle } };
-  }
-  const endpoints = options.notifications ?? [];
-  if (endpoints.length > 0) {
-    config.notifications = {
-      events: { includereferences: true },
-      endpoints: endpoints.map((e, i) => ({
-        name: e.name ?? `endpoint-${i + 1}`,
-        url: e.url,
-        headers: Object.fromEntries(Object.entries(e.headers ?? {}).map(([k, v]) => [k, [v]])),
-        timeout: ms(e.timeoutMs ?? 2000),
-        threshold: e.threshold ?? 5,
-        backoff: ms(e.backoffMs ?? 500),
-        ignoredmediatypes: [...(e.ignoredMediaTypes ?? [])],
-        ignore: { mediatypes: [...(e.ignoredMediaTypes ?? [])], actions: [...(e.ignoredActions ?? [])] },
-      })),
-    };
-  }
-  return toYaml(options.extraConfig === undefined ? config : merge(config, options.extraConfig));
-}
-
-function merge(base: Record<string, YamlValue>, over: Readonly<Record<string, YamlValue>>): Record<string, YamlValue> {
-  const out: Record<string, YamlValue> = { ...base };
-  for (const [key, value] of Object.entries(over)) {
-    const current = out[key];
-    out[key] = isRecord(current) && isRecord(value) ? merge(current, value) : value;
-  }
-  return out;
-}
-
-function isRecord(value: YamlValue | undefined): value is Record<string, YamlValue> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+  let auth: RegistryAuthOptions | undefined;
+  if (options.htpasswdFile !== undefined) auth = { htpasswd: { realm: "georep", path: options.htpasswdFile } };
+  if (options.token !== undefined) auth = { token: options.token };
+  return registryConfig({
+    addr: `127.0.0.1:${options.port}`,
+    storage: { filesystem: { rootDirectory: options.storageDir } },
+    uploadPurging: false,
+    httpSecret: options.httpSecret,
+    ...(auth === undefined ? {} : { auth }),
+    ...(options.notifications === undefined ? {} : { notifications: options.notifications }),
+    ...(options.extraConfig === undefined ? {} : { extraConfig: options.extraConfig }),
+  });
 }
 
 /** An htpasswd file with bcrypt hashes (the only kind Distribution accepts). */

@@ -1,47 +1,6 @@
 /**
- * Just enough YAML for server config files: maps, lists and scalars, every
- * string double-quoted (JSON strings are valid YAML), so no value is ever
- * read back as another type.
+ * The YAML renderer of the server configs lives in `@georep/deploy-templates`
+ * (shared with the compose files); re-exported here for the kit's users.
  */
-export type YamlValue = string | number | boolean | null | readonly YamlValue[] | { readonly [key: string]: YamlValue };
-
-const KEY = /^[A-Za-z0-9_.-]+$/;
-
-function scalar(value: string | number | boolean | null): string {
-  return typeof value === "string" ? JSON.stringify(value) : String(value);
-}
-
-function key(name: string): string {
-  return KEY.test(name) ? name : JSON.stringify(name);
-}
-
-function render(value: YamlValue, indent: string): string[] {
-  if (Array.isArray(value)) {
-    if (value.length === 0) return ["[]"];
-    const lines: string[] = [];
-    for (const item of value as readonly YamlValue[]) {
-      const inner = render(item, `${indent}  `);
-      const isBlock = typeof item === "object" && item !== null && (Array.isArray(item) ? item.length > 0 : Object.keys(item).length > 0);
-      if (isBlock) lines.push(`${indent}- ${inner[0]!.trimStart()}`, ...inner.slice(1));
-      else lines.push(`${indent}- ${inner[0]!}`);
-    }
-    return lines;
-  }
-  if (typeof value === "object" && value !== null) {
-    const entries = Object.entries(value as Record<string, YamlValue>);
-    if (entries.length === 0) return ["{}"];
-    const lines: string[] = [];
-    for (const [k, v] of entries) {
-      const isBlock = typeof v === "object" && v !== null && (Array.isArray(v) ? v.length > 0 : Object.keys(v).length > 0);
-      if (isBlock) lines.push(`${indent}${key(k)}:`, ...render(v, `${indent}  `));
-      else lines.push(`${indent}${key(k)}: ${render(v, "")[0]!}`);
-    }
-    return lines;
-  }
-  return [scalar(value)];
-}
-
-/** Renders a YAML document. */
-export function toYaml(value: YamlValue): string {
-  return `${render(value, "").join("\n")}\n`;
-}
+export { toYaml } from "@georep/deploy-templates";
+export type { YamlValue } from "@georep/deploy-templates";

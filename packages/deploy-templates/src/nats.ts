@@ -1,0 +1,110 @@
+/**
+ * The nats-server config of a georep site: JetStream in the site's own
+ * domain, and either the primary's leafnode listener (authenticated) or a
+ * secondary's leafnode remotes to it. Used by the local stack (through
+ * `@georep/testing`'s `startNats`) and the compose files.
+ */
+import { commentLines } from "./yaml.js";
+
+/**
+ * A value nats-server reads from the environment at start (`$NAME` in its
+ * config). The variable's content is parsed as a config value: a number-like
+ * or space-holding text must arrive quoted (`"…"`) to stay a string.
+ */
+export interface EnvReference {
+  readonly env: string;
+}
+
+/** A literal (rendered quoted) or an environment reference. */
+export type NatsValue = string | EnvReference;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `$name` in the rendered config. */
+export function envReference(name: string): EnvReference {
+  if (!ENV_NAME.test(name)) throw new TypeError(`not an environment variable name: ${JSON.stringify(name)}`);
+  return { env: name };
+}
+
+/** Subjects no secondary sends to or takes from the leafnode: each secondary's transfer jobs are its own. */
+export const SITE_LOCAL_SUBJECTS: readonly string[] = ["georep.transfer.>"];
+
+export interface LeafnodeAuthorization {
+  readonly user: NatsValue;
+  readonly password: NatsValue;
+}
+
+/** One hub this server joins as a leafnode. */
+export interface LeafnodeRemote {
+  /** `nats-leaf://user:password@host:port`. */
+  readonly url: NatsValue;
+  /** Subjects not taken from the hub. */
+  readonly denyImports?: readonly string[];
+  /** Subjects not sent to the hub. */
+  readonly denyExports?: readonly string[];
+}
+
+/** Options of {@link natsConfig}. */
+export interface NatsConfigOptions {
+  /** `server_name`. */
+  readonly serverName: NatsValue;
+  /** Interface of the client and monitoring listeners; default `0.0.0.0`. */
+  readonly host?: string;
+  /** Client port. */
+  readonly port: number;
+  /** HTTP monitoring port (`/healthz`, `/varz`, `/leafz`, `/jsz`). */
+  readonly monitorPort: number;
+  readonly jetstream: { readonly storeDir: string; readonly domain?: NatsValue };
+  readonly leafnodes?: {
+    /** Accept leafnode connections (the primary's hub). */
+    readonly listen?: { readonly host?: string; readonly port: number; readonly authorization?: LeafnodeAuthorization };
+    /** Join these hubs (a secondary). */
+    readonly remotes?: readonly LeafnodeRemote[];
+    /** Seconds between reconnect attempts to a remote. */
+    readonly reconnectSeconds?: number;
+  };
+  /** Comment lines at the top of the file. */
+  readonly header?: string;
+}
+
+function value(v: NatsValue): string {
+  return typeof v === "string" ? JSON.stringify(v) : `$${envReference(v.env).env}`;
+}
+
+function remoteLine(remote: LeafnodeRemote): string {
+  const parts = [`url: ${value(remote.url)}`];
+  if ((remote.denyImports ?? []).length > 0) parts.push(`deny_imports: ${JSON.stringify(remote.denyImports)}`);
+  if ((remote.denyExports ?? []).length > 0) parts.push(`deny_exports: ${JSON.stringify(remote.denyExports)}`);
+  return `{ ${parts.join(", ")} }`;
+}
+
+/** The nats-server config text. */
+export function natsConfig(options: NatsConfigOptions): string {
+  const host = options.host ?? "0.0.0.0";
+  const lines = [
+    `server_name: ${value(options.serverName)}`,
+    `listen: ${JSON.stringify(`${host}:${options.port}`)}`,
+    `http: ${JSON.stringify(`${host}:${options.monitorPort}`)}`,
+    `jetstream {`,
+    `  store_dir: ${JSON.stringify(options.jetstream.storeDir)}`,
+    ...(options.jetstream.domain === undefined ? [] : [`  domain: ${value(options.jetstream.domain)}`]),
+    `}`,
+  ];
+  const listen = options.leafnodes?.listen;
+  const remotes = options.leafnodes?.remotes ?? [];
+  if (listen !== undefined || remotes.length > 0) {
+    lines.push(`leafnodes {`);
+    if (listen !== undefined) {
+      lines.push(`  listen: ${JSON.stringify(`${listen.host ?? host}:${listen.port}`)}`);
+      const auth = listen.authorization;
+      if (auth !== undefined) lines.push(`  authorization { user: ${value(auth.user)}, password: ${value(auth.password)} }`);
+    }
+    if (remotes.length > 0) {
+      const reconnect = options.leafnodes?.reconnectSeconds;
+      if (reconnect !== undefined) lines.push(`  reconnect: ${reconnect}`);
+      lines.push(`  remotes: [`, ...remotes.map((r) => `    ${remoteLine(r)}`), `  ]`);
+    }
+    lines.push(`}`);
+  }
+  return `${commentLines(options.header)}${lines.join("\n")}\n`;
+}
