@@ -21,6 +21,7 @@ import { generateKeyMaterial, hashPassword, writeKeyMaterial } from "@georep/jwt
 import type { UsersFile } from "@georep/jwt";
 import { freePort, startHttpFaultProxy, startNats, startPostgres, startRegistry, startTcpProxy, waitForLeafnodes } from "@georep/testing";
 import type { HttpFaultProxy, NotificationEndpoint, RunningNats, RunningPostgres, RunningRegistry, TcpProxy } from "@georep/testing";
+import { ingestNotificationEndpoint } from "@georep/deploy-templates";
 import { groupAlive, registerDir, startServerProcess, stopProcessGroup } from "@georep/testing/internal";
 
 export const PRIMARY_SITE = "primary";
@@ -345,17 +346,11 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         instances["ingest"] = ingests;
         instances["event-log"] = eventLogs;
         const targets = ingests.flatMap((url) => Array.from({ length: copies }, () => url));
-        notifications = targets.map((url, i) => ({
-            name: i === 0 ? "georep-ingest" : `georep-ingest-${i + 1}`,
-            url: `${url}/api/v4/container_registry_event/events`,
-            headers: { Authorization: notificationSecret },
-            timeoutMs: 5000,
-            backoffMs: 1000,
-            // Pulls are most of the traffic and useless to replication; Distribution 2.8 applies
-            // ignore.actions only together with a non-empty ignore.mediatypes.
-            ignoredMediaTypes: ["application/octet-stream"],
-            ignoredActions: ["pull"],
-          }));
+        // The endpoint settings the compose files render too (@georep/deploy-templates), one per target.
+        notifications = targets.map((url, i) => {
+          const endpoint = ingestNotificationEndpoint(url, notificationSecret);
+          return i === 0 ? endpoint : { ...endpoint, name: `${endpoint.name ?? "georep-ingest"}-${i + 1}` };
+        });
       }
       const registry: RunningRegistry = await startRegistry({
         persistent,
