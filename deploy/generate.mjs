@@ -62,7 +62,8 @@ export async function deployFiles() {
       addr: `:${PORTS.registry}`,
       storage: { filesystem: { rootDirectory: PATHS.registryStorage } },
       debug: { addr: `:${PORTS.registryDebug}`, prometheus: true },
-      log: { level: "info", formatter: "json" },
+      // The primary's registry logs its notification headers (the ingest secret) at info: warn there.
+      log: { level: notifications.length > 0 ? t.NOTIFYING_REGISTRY_LOG.level : "info", formatter: "json" },
       auth: {
         token: {
           // Overridden by compose (REGISTRY_AUTH_TOKEN_*): the realm is the status service's /token as clients reach it.

@@ -88,6 +88,15 @@ export const DEFAULT_NOTIFICATION_THRESHOLD = 5;
 export const DEFAULT_NOTIFICATION_BACKOFF_MS = 500;
 export const DEFAULT_REGISTRY_LOG = { level: "info", formatter: "text" } as const;
 
+/**
+ * Default log of a registry that sends notifications: Distribution 2.8 logs
+ * every endpoint's headers at `info` when it starts (`configuring endpoint …
+ * headers=map[Authorization:[<secret>]]`), which would put ingest's secret in
+ * the log, so such a registry logs from `warn` up. Raise it only to debug,
+ * knowing the secret is then in the log.
+ */
+export const NOTIFYING_REGISTRY_LOG = { level: "warn", formatter: "text" } as const;
+
 /** Name of the notification endpoint that feeds ingest. */
 export const INGEST_ENDPOINT_NAME = "georep-ingest";
 /** The path ingest takes notifications on (the one GitLab operators already configure). */
@@ -147,7 +156,7 @@ function storageValue(options: RegistryConfigOptions): Record<string, YamlValue>
  * or htpasswd auth, and notification endpoints.
  */
 export function registryConfig(options: RegistryConfigOptions): string {
-  const log = options.log ?? DEFAULT_REGISTRY_LOG;
+  const log = options.log ?? ((options.notifications?.length ?? 0) > 0 ? NOTIFYING_REGISTRY_LOG : DEFAULT_REGISTRY_LOG);
   const http: Record<string, YamlValue> = { addr: options.addr };
   if (options.httpSecret !== undefined) http.secret = options.httpSecret;
   http.headers = { "X-Content-Type-Options": ["nosniff"] };

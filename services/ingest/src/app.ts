@@ -11,7 +11,7 @@ import type { Health, Logger } from "@georep/runtime";
 import { NOTIFICATION_ENVELOPE_MEDIA_TYPE, registryEventDeadLetterSubject, registryEventSubject } from "@georep/schema";
 import fastify from "fastify";
 import type { FastifyRequest } from "fastify";
-import { decide } from "./events.js";
+import { DEAD_LETTER_REASONS, decide } from "./events.js";
 import type { Decision } from "./events.js";
 import type { IngestMetrics } from "./metrics.js";
 
@@ -23,6 +23,24 @@ export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 export const DEFAULT_PUBLISH_TIMEOUT_MS = 1500;
 /** Header of dead-lettered messages: why. */
 export const DEAD_LETTER_REASON_HEADER = "Georep-Dead-Letter-Reason";
+/**
+ * Most events one envelope may carry. Distribution sends one event per
+ * envelope; a body of 100,000 tiny bad events would otherwise become
+ * 100,000 dead letters per delivery attempt, outlast the registry's
+ * notification timeout and be sent again.
+ */
+export const DEFAULT_MAX_EVENTS = 1000;
+/** Longest repository that names a dead letter's subject (NATS refuses a subject longer than its 4 KiB control line). */
+const MAX_SUBJECT_REPOSITORY = 255;
+/** Longest action that names a dead letter's subject. */
+const MAX_SUBJECT_ACTION = 32;
+/** Longest event id used as a message id as it is; longer ones are hashed. */
+const MAX_MSG_ID = 256;
+/** Largest dead-letter payload: headers and payload together must stay under NATS's max_payload (1 MiB by default). */
+const MAX_DEAD_LETTER_BYTES = 256 * 1024;
+/** Characters a NATS header value cannot carry (CR, LF) and Postgres text cannot hold (NUL): every C0 control and DEL. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is looked for
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 
 export interface IngestDeps {
   readonly js: JetStreamClient;
@@ -32,6 +50,8 @@ export interface IngestDeps {
   readonly metrics: IngestMetrics;
   readonly health: Health;
   readonly bodyLimit?: number;
+  /** Default {@link DEFAULT_MAX_EVENTS}. */
+  readonly maxEvents?: number;
   readonly publishTimeoutMs?: number;
   /** Clock, for tests. */
   readonly now?: () => Date;
@@ -60,9 +80,60 @@ export function createSecretCheck(expected: string): (given: string | undefined)
 
 const ACCEPTED_TYPES = [NOTIFICATION_ENVELOPE_MEDIA_TYPE, "application/json"];
 
+/** `value` with every control character written as a `\uXXXX` escape, so it fits in a NATS header. */
+function headerText(value: string): string {
+  return value.replace(new RegExp(CONTROL_CHARACTERS.source, "g"), (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** A message id for `id`: itself when it can be a header value, else its SHA-256 (still the same id on every retry). */
+function messageId(id: string): string {
+  return id.length <= MAX_MSG_ID && !CONTROL_CHARACTERS.test(id) ? id : `sha256:${createHash("sha256").update(id, "utf8").digest("hex")}`;
+}
+
+/** The dead letter's payload: the event as JSON, or a stand-in when it cannot be serialised or is too large for NATS. */
+function deadLetterPayload(raw: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(raw);
+  } catch (error) {
+    // 100,000 nested arrays parse, but serialising them again exhausts the stack.
+    return JSON.stringify({ georep_unserializable_event: (error as Error).message });
+  }
+  const bytes = Buffer.byteLength(text, "utf8");
+  return bytes <= MAX_DEAD_LETTER_BYTES ? text : JSON.stringify({ georep_truncated_event: { bytes, sha256: createHash("sha256").update(text, "utf8").digest("hex"), head: text.slice(0, 4096) } });
+}
+
+/** Longest media type published (RFC 6838: at most 127 characters each for type and subtype). */
+const MAX_MEDIA_TYPE = 255;
+
+/**
+ * What keeps a publish decision from being stored as it is, or `undefined`.
+ * The id is the `Nats-Msg-Id` header (which cannot carry CR/LF); the id and
+ * the media type are stored in Postgres text (which cannot hold NUL); and
+ * the media type of a delete is otherwise unchecked, so its length must be
+ * bounded for the message to stay under NATS's max_payload.
+ */
+function unstorable(event: Extract<Decision, { kind: "publish" }>["event"]): string | undefined {
+  if (CONTROL_CHARACTERS.test(event.id)) return "/id: must not contain control characters";
+  if (event.media_type === undefined) return undefined;
+  if (CONTROL_CHARACTERS.test(event.media_type)) return "/media_type: must not contain control characters";
+  if (event.media_type.length > MAX_MEDIA_TYPE) return `/media_type: longer than ${MAX_MEDIA_TYPE} characters`;
+  return undefined;
+}
+
+/** The decision, or a dead letter when a publish decision's event cannot be stored as it is ({@link unstorable}). */
+function storable(decision: Decision): Decision {
+  if (decision.kind !== "publish") return decision;
+  const problem = unstorable(decision.event);
+  if (problem === undefined) return decision;
+  const { event } = decision;
+  return { kind: "dead-letter", reason: DEAD_LETTER_REASONS.INVALID_FIELDS, detail: problem, id: event.id, action: event.action, repository: event.repository };
+}
+
 export async function buildApp(deps: IngestDeps) {
   const { js, logger, metrics } = deps;
   const publishTimeout = deps.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS;
+  const maxEvents = deps.maxEvents ?? DEFAULT_MAX_EVENTS;
   const now = deps.now ?? (() => new Date());
   const app = fastify({ loggerInstance: logger, bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT });
   // No child logger per request: at thousands of envelopes a second, building one (with
@@ -107,11 +178,14 @@ export async function buildApp(deps: IngestDeps) {
   }
 
   async function deadLetter(decision: Extract<Decision, { kind: "dead-letter" }>, raw: unknown): Promise<void> {
-    const action = /^[a-z_]+$/.test(decision.action) ? decision.action : "invalid";
-    const subject = registryEventDeadLetterSubject(registryEventSubject(action, decision.repository === "" ? "-" : decision.repository));
+    // The subject, headers and payload must be what NATS accepts whatever the event holds: a refused
+    // publish would fail the envelope, and the registry would send it again forever.
+    const action = decision.action.length <= MAX_SUBJECT_ACTION && /^[a-z_]+$/.test(decision.action) ? decision.action : "invalid";
+    const repository = decision.repository === "" || decision.repository.length > MAX_SUBJECT_REPOSITORY ? "-" : decision.repository;
+    const subject = registryEventDeadLetterSubject(registryEventSubject(action, repository));
     const h = natsHeaders();
-    h.set(DEAD_LETTER_REASON_HEADER, `${decision.reason}: ${decision.detail}`.slice(0, 1024));
-    await js.publish(subject, JSON.stringify(raw), { headers: h, timeout: publishTimeout, ...(decision.id === undefined ? {} : { msgID: `dlq:${decision.id}` }) });
+    h.set(DEAD_LETTER_REASON_HEADER, headerText(`${decision.reason}: ${decision.detail}`).slice(0, 1024));
+    await js.publish(subject, deadLetterPayload(raw), { headers: h, timeout: publishTimeout, ...(decision.id === undefined ? {} : { msgID: `dlq:${messageId(decision.id)}` }) });
   }
 
   const handler = async (request: FastifyRequest): Promise<IngestResult> => {
@@ -120,10 +194,14 @@ export async function buildApp(deps: IngestDeps) {
       metrics.rejected.inc({ reason: "not_an_envelope" });
       throw new HttpError(400, "INGEST_ERR_NOT_AN_ENVELOPE", 'body is not a notification envelope: expected {"events": [...]}');
     }
-    const receivedAt = now().toISOString();
     const events = body.events as unknown[];
+    if (events.length > maxEvents) {
+      metrics.rejected.inc({ reason: "too_many_events" });
+      throw new HttpError(413, "INGEST_ERR_TOO_MANY_EVENTS", `the envelope carries ${events.length} events; at most ${maxEvents} are accepted`);
+    }
+    const receivedAt = now().toISOString();
     metrics.received.inc({}, events.length);
-    const decisions = events.map((raw) => ({ raw, decision: decide(raw, receivedAt) }));
+    const decisions = events.map((raw) => ({ raw, decision: storable(decide(raw, receivedAt)) }));
     const result = { received: events.length, published: 0, duplicates: 0, ignored: 0, dead_lettered: 0 };
     try {
       await Promise.all(

@@ -6,9 +6,11 @@
  * the real config and signals; tests build it on real servers and inject.
  */
 import { existsSync } from "node:fs";
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import fastify from "fastify";
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { ConnectionError, FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { sql } from "kysely";
 import type { Kysely } from "kysely";
@@ -23,7 +25,7 @@ import type { SiteRole } from "@georep/schema";
 import { createAdminGuard, createRoleGuard } from "./context.js";
 import type { ResolvedOptions, RouteContext, StatusRegistries } from "./context.js";
 import type { StatusDatabase } from "./db.js";
-import { invalidRequest, notFound, toHttpError } from "./errors.js";
+import { STATUS_ERROR_CODES, invalidRequest, notFound, toHttpError } from "./errors.js";
 import { PROMETHEUS_CONTENT_TYPE, createMetrics } from "./metrics.js";
 import type { Metrics } from "./metrics.js";
 import { createSiteReports } from "./reports.js";
@@ -96,6 +98,39 @@ declare module "fastify" {
   }
 }
 
+/** How long a refused connection may go on sending before it is cut (see {@link clientErrorHandler}). */
+const CLIENT_ERROR_DRAIN_MS = 1000;
+
+/**
+ * Answers what Node's HTTP parser refuses before fastify sees a request (a
+ * control character in the request line, a URL and headers over 16 KiB, a
+ * request that never completes) in the API's error shape: fastify's default
+ * answer has no `code`. The answer is followed by a FIN, and what the client
+ * still sends is read and dropped for a moment: destroying the socket with
+ * unread bytes (fastify's default) sends a RST, which loses the answer at
+ * the client about half the time (ECONNRESET instead of the 431).
+ */
+function clientErrorHandler(error: ConnectionError, socket: Socket): void {
+  if (error.code === "ECONNRESET" || socket.destroyed) return;
+  const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+  const [code, message] =
+    status === 431
+      ? ["request_header_fields_too_large", "the request's URL and headers are larger than the server accepts"]
+      : status === 408
+        ? [STATUS_ERROR_CODES.timeout, "the request did not arrive in time"]
+        : [STATUS_ERROR_CODES.invalidRequest, "the request is not valid HTTP (a control character or a byte outside ASCII in its request line or headers)"];
+  const reason = STATUS_CODES[status] ?? "Error";
+  const body = JSON.stringify({ statusCode: status, code, error: reason, message });
+  if (!socket.writable) {
+    socket.destroy(error);
+    return;
+  }
+  socket.on("error", () => undefined); // the client may reset meanwhile; nothing is left to tell it
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.resume();
+  setTimeout(() => socket.destroy(), CLIENT_ERROR_DRAIN_MS).unref();
+}
+
 /**
  * Builds the status app; it does not listen. Site reports start when the
  * app is ready (`listen()`, `ready()` or the first `inject()`) and stop on
@@ -137,9 +172,15 @@ export async function buildStatusApp(deps: StatusDeps): Promise<FastifyInstance>
   const closing = new AbortController();
 
   const loggerInstance: FastifyBaseLogger = logger;
+  const handleError = createHttpErrorHandler(logger);
   const app = fastify({
     loggerInstance,
     bodyLimit: BODY_LIMIT,
+    // A URL that is not valid percent-encoding (FST_ERR_BAD_URL) gets the API's error shape too.
+    frameworkErrors: (error, request, reply) => {
+      void handleError(toHttpError(error), request, reply);
+    },
+    clientErrorHandler,
     // Unknown body fields are refused (400 naming them), not silently dropped.
     // `verbose` keeps the failing schema in each error, so a message can name a pattern by its title.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false, verbose: true } },
@@ -152,7 +193,6 @@ export async function buildStatusApp(deps: StatusDeps): Promise<FastifyInstance>
     if (methods.every((m) => m === "GET" || m === "HEAD")) route.logLevel ??= "warn";
   });
 
-  const handleError = createHttpErrorHandler(logger);
   app.setErrorHandler((error: Error, request: FastifyRequest, reply: FastifyReply) => handleError(toHttpError(error), request, reply));
   app.setNotFoundHandler((request, reply) => handleError(notFound(`no route for ${request.method} ${request.url.split("?")[0] ?? ""}`), request, reply));
 
@@ -171,6 +211,15 @@ export async function buildStatusApp(deps: StatusDeps): Promise<FastifyInstance>
     }
   });
 
+  // ajv coerces "Infinity", "-Infinity" and "1e999" to ±Infinity and then skips minimum and maximum
+  // (it checks ranges only for finite numbers): a limit of Infinity would reach Postgres (a 500).
+  app.addHook("preHandler", async (request) => {
+    const query = request.query as Record<string, unknown> | null | undefined;
+    if (query === null || typeof query !== "object") return;
+    for (const [field, value] of Object.entries(query)) {
+      if (typeof value === "number" && !Number.isFinite(value)) throw invalidRequest(`query field "${field}" must be a finite number`);
+    }
+  });
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions.url ?? "unmatched";
     metrics.inc("httpRequests", [route, String(reply.statusCode)]);
