@@ -255,6 +255,8 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
 
   /** The primary's tags as the last listing saw them (what awaited tags are checked against). */
   let lastPrimary: TagMap | undefined;
+  /** Tags the last listing of the primary could not resolve, with why (each fails only itself). */
+  let unresolvedPrimary = new Map<string, unknown>();
   async function listPrimary(): Promise<TagMap | undefined> {
     lastPrimary = await listPrimaryOnce();
     return lastPrimary;
@@ -283,6 +285,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
   }
 
   async function listPrimaryOnce(): Promise<TagMap | undefined> {
+    unresolvedPrimary = new Map();
     let tags: string[];
     if (incremental !== undefined && !listedOnce) {
       // Only tag pushes since the last verified sync (a delete would have made this sync full):
@@ -290,7 +293,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
       listedOnce = true;
       tags = [...new Set([...Object.keys(incremental.verifiedTags), ...eventTags])];
       try {
-        return await resolve(primary, tags, (tag) => (eventTags.has(tag) ? undefined : incremental.verifiedTags[tag]));
+        return await resolve(primary, tags, (tag) => (eventTags.has(tag) ? undefined : incremental.verifiedTags[tag]), unresolvedPrimary);
       } catch (error) {
         throw new TransferError(TRANSFER_ERROR_CODES.primary, repository, `cannot resolve tags on the primary: ${describeError(error)}`, { cause: error });
       }
@@ -313,7 +316,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     }
     try {
       // Incremental: only tags named by events since the last sync, and tags it did not know, are resolved.
-      return await resolve(primary, tags, (tag) => (incremental === undefined || eventTags.has(tag) ? undefined : incremental.verifiedTags[tag]));
+      return await resolve(primary, tags, (tag) => (incremental === undefined || eventTags.has(tag) ? undefined : incremental.verifiedTags[tag]), unresolvedPrimary);
     } catch (error) {
       throw new TransferError(TRANSFER_ERROR_CODES.primary, repository, `cannot resolve tags on the primary: ${describeError(error)}`, { cause: error });
     }
@@ -348,13 +351,27 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
    * left out. `trusted` gives the digest of tags that need no HEAD (an
    * incremental sync's verified map).
    */
-  async function resolve(client: RegistryClient, tags: readonly string[], trusted: (tag: string) => string | undefined = () => undefined): Promise<TagMap> {
+  async function resolve(
+    client: RegistryClient,
+    tags: readonly string[],
+    trusted: (tag: string) => string | undefined = () => undefined,
+    failed?: Map<string, unknown>,
+  ): Promise<TagMap> {
     const digests = await mapLimited(tags, DEFAULT_RESOLVE_CONCURRENCY, async (tag) => {
       checkAborted();
       const known = trusted(tag);
       if (known !== undefined) return known;
-      return (await client.headManifest(repository, tag))?.digest;
+      try {
+        return (await client.headManifest(repository, tag))?.digest;
+      } catch (error) {
+        // One tag the registry cannot serve (a corrupt manifest: 500 after the retries) fails
+        // that tag only; credentials, the network and everything else fail the listing.
+        if (failed === undefined || !(error instanceof RegistryHttpError) || error instanceof AuthError || error.status < 500) throw error;
+        failed.set(tag, error);
+        return undefined;
+      }
     });
+    if (failed !== undefined && failed.size > 0 && failed.size === tags.length) throw failed.values().next().value;
     const map: TagMap = new Map();
     tags.forEach((tag, i) => {
       const digest = digests[i];
@@ -676,7 +693,10 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
         return { ...result(options.deleteMissing ? tagListChecksum(new Map()) : tagListChecksum(secondaryTags), options.deleteMissing), unconfirmed: await unconfirmedTags() };
       }
 
-      const failures: TagFailure[] = [];
+      const failures: TagFailure[] = [...unresolvedPrimary].map(([tag, error]) => ({
+        tag,
+        error: new TransferError(TRANSFER_ERROR_CODES.primary, repository, `cannot resolve it on the primary: ${describeError(error)}`, { cause: error }),
+      }));
       const tags = [...primaryTags.keys()].sort();
       await mapLimited(tags, tagConcurrency, async (tag) => {
         const digest = primaryTags.get(tag)!;
@@ -688,10 +708,18 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
           failures.push({ tag, error });
         }
       });
-      if (options.deleteMissing) await removeTags(primaryTags, secondaryTags, failures);
+      if (options.deleteMissing) {
+        // A tag the primary could not resolve is not gone: the secondary keeps it and its digest.
+        const kept = new Map(primaryTags);
+        for (const tag of unresolvedPrimary.keys()) {
+          const digest = secondaryTags.get(tag);
+          if (digest !== undefined) kept.set(tag, digest);
+        }
+        await removeTags(kept, secondaryTags, failures);
+      }
       if (failures.length > 0) {
         failures.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
-        throw new TagsFailedError(repository, failures, primaryTags.size + [...secondaryTags.keys()].filter((t) => !primaryTags.has(t)).length);
+        throw new TagsFailedError(repository, failures, primaryTags.size + unresolvedPrimary.size + [...secondaryTags.keys()].filter((t) => !primaryTags.has(t) && !unresolvedPrimary.has(t)).length);
       }
 
       let verified = await verify(primaryTags);

@@ -247,6 +247,23 @@ describe("syncRepository: failures", () => {
     expect(await tagMap(secondary, repo)).toEqual(new Map([["good", good.digest]]));
   });
 
+  it("a tag the primary cannot serve (corrupt manifest, 500) fails by name; the other tags still copy and the secondary keeps its copy", async () => {
+    const repo = "fail/unreadable-tag";
+    const [good, other, bad] = [image({ layerCount: 1 }), image({ layerCount: 1 }), image({ layerCount: 1 })];
+    await push(primary, repo, good, ["good"]);
+    await push(primary, repo, bad, ["bad"]);
+    await sync(repo); // the secondary has "bad" from before it broke
+    await push(primary, repo, other, ["other"]);
+    await corrupt(primaryRegistry, bad.digest, Buffer.from("{ not json"));
+
+    const error = await sync(repo).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TagsFailedError);
+    expect((error as TagsFailedError).failures.map((f) => f.tag)).toEqual(["bad"]);
+    expect((error as Error).message).toContain("cannot resolve it on the primary");
+    // the good tags reached the secondary, and the unreadable one was not taken for deleted
+    expect(await tagMap(secondary, repo)).toEqual(new Map([["bad", bad.digest], ["good", good.digest], ["other", other.digest]]));
+  });
+
   it("an unreachable primary fails the sync and removes nothing", async () => {
     const repo = "fail/unreachable";
     const img = image({ layerCount: 1 });
