@@ -6,3 +6,4 @@ cd "$(dirname "$0")/.."
 . scripts/env.sh
 pnpm exec turbo run lint typecheck --output-logs=errors-only
 pnpm exec turbo run test --concurrency=1 --output-logs=full
+pnpm test:faults
