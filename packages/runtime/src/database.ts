@@ -61,6 +61,12 @@ export function createDatabase<DB>(options: DatabaseOptions): Database<DB> {
   pool.on("error", (err) => {
     logger.warn({ err }, "idle postgres client failed; it will be replaced");
   });
+  // pg-pool listens only on idle clients: a checked-out client whose connection ends (Postgres
+  // restarting) would emit 'error' with no listener and end the process. Its query fails on its
+  // own, and the pool drops the broken client when it is released.
+  pool.on("connect", (client) => {
+    client.on("error", (err) => logger.debug({ err }, "postgres connection lost; the client will be replaced"));
+  });
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   logger.debug({ url: redactUrl(options.url), poolSize: options.poolSize ?? DEFAULT_POOL_SIZE }, "postgres pool created");
 

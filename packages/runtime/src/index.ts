@@ -19,7 +19,7 @@ export type { Env, LoadConfigOptions } from "./config.js";
 export { DEFAULT_REDACT_PATHS, REDACTED, createLogger, redactUrl } from "./logger.js";
 export type { Logger, LoggerOptions } from "./logger.js";
 
-export { DEFAULT_RECONNECT_BASE_MS, DEFAULT_RECONNECT_MAX_MS, connectNats, ensureConsumer, ensureStream } from "./nats.js";
+export { DEFAULT_RECONNECT_BASE_MS, DEFAULT_RECONNECT_MAX_MS, connectNats, ensureConsumer, ensureStream, reconnectDelay } from "./nats.js";
 export type { ConnectNatsOptions, EnsureConsumerAction, EnsureStreamConfig, EnsureStreamResult } from "./nats.js";
 
 export {

@@ -90,11 +90,16 @@ export function createLogger(options: LoggerOptions): Logger {
  * Strings that are not URLs are returned as `[unparsable url]`.
  */
 export function redactUrl(url: string): string {
+  // Credentials before an `@` that URL parsing does not see as such (`user:pw@host:4222`) go too.
+  const opaque = (text: string) => (text.includes("@") ? `***@${text.slice(text.lastIndexOf("@") + 1)}` : text);
   try {
     const u = new URL(url);
+    if (u.host === "") return opaque(url);
     if (u.password !== "") u.password = "***";
     return u.toString();
   } catch {
-    return "[unparsable url]";
+    // `host:port` (how nats reports a server) has nothing to hide; anything else is not echoed.
+    const plain = opaque(url);
+    return /^(\*\*\*@)?[A-Za-z0-9.-]+:\d+$/.test(plain) || /^\[[0-9A-Fa-f:.]+\]:\d+$/.test(plain) ? plain : "[unparsable url]";
   }
 }

@@ -113,6 +113,8 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
   }
 
   let attempt = 0;
+  // Drawn once per attempt (full jitter on the upper half keeps replicas from reconnecting in lockstep).
+  let jitter = Math.random();
   logger.info({ servers: servers.map(redactUrl), name: options.name }, "connecting to nats");
   const nc = await connect({
     servers,
@@ -121,12 +123,10 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
     maxReconnectAttempts: -1,
     noAsyncTraces: options.asyncTraces !== true,
     waitOnFirstConnect: options.waitOnFirstConnect ?? true,
-    reconnectDelayHandler: () => {
-      const delay = Math.min(max, base * 2 ** Math.min(attempt, 30));
-      attempt++;
-      // Full jitter on the upper half keeps replicas from reconnecting in lockstep.
-      return Math.round(delay / 2 + Math.random() * (delay / 2));
-    },
+    // nats.js calls this on every turn of its wait loop, not once per dial: it must not count
+    // attempts itself (it would reach the cap within a second). The status loop below moves to
+    // the next attempt at each dial ("reconnecting") and back to the first once connected.
+    reconnectDelayHandler: () => reconnectDelay(base, max, attempt, jitter),
   }).catch((cause: unknown) => {
     throw new NatsConnectError(`cannot connect to NATS at ${servers.map(redactUrl).join(", ")}`, { cause });
   });
@@ -134,6 +134,10 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
   logger.info({ server: nc.getServer(), name: options.name }, "nats connected");
   void (async () => {
     for await (const status of nc.status()) {
+      if (status.type === "reconnecting") {
+        attempt++;
+        jitter = Math.random();
+      }
       if (status.type === "reconnect") attempt = 0;
       logStatus(logger, status);
     }
@@ -141,6 +145,15 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
     logger.error({ err }, "nats status monitor failed");
   });
   return nc;
+}
+
+/**
+ * The wait before dialling again after `attempt` failed dials: doubling from
+ * `base` up to `max`, the upper half of it jittered by `jitter` (0 to 1).
+ */
+export function reconnectDelay(base: number, max: number, attempt: number, jitter: number): number {
+  const delay = Math.min(max, base * 2 ** Math.min(Math.max(0, attempt - 1), 30));
+  return Math.round(delay / 2 + jitter * (delay / 2));
 }
 
 /**

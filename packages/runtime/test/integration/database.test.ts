@@ -138,6 +138,35 @@ describe("createDatabase + migrate (real Postgres)", () => {
     expect(await migrate(database.db, { "001_ok": migrations["001_ok"] }, opts)).toEqual(["001_ok"]);
   });
 
+  it("survives Postgres restarting under queries in flight, and queries again afterwards", async () => {
+    const database = open<unknown>();
+    await database.ping();
+    // every client of the pool checked out, mid-query, when the server goes away
+    // one client checked out between two statements (as in a transaction), two mid-query
+    let restarted!: () => void;
+    const serverBack = new Promise<void>((resolve) => (restarted = resolve));
+    const held = database.db
+      .connection()
+      .execute(async (connection) => {
+        await sql`select 1`.execute(connection);
+        await serverBack; // the connection is checked out and idle while the server restarts
+        await sql`select 1`.execute(connection);
+      })
+      .then(() => "finished", (error: unknown) => error);
+    const inFlight = [1, 2].map(() => sql`select pg_sleep(30)`.execute(database.db).then(() => "finished", (error: unknown) => error));
+    await new Promise((r) => setTimeout(r, 300));
+    await server.restart();
+    restarted();
+    const outcomes = await Promise.all([held, ...inFlight]);
+    expect(outcomes.every((o) => o instanceof Error)).toBe(true); // the queries fail; the process does not
+    let answered = false;
+    for (let i = 0; i < 20 && !answered; i++) {
+      answered = await database.ping().then(() => true, () => false);
+      if (!answered) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(answered).toBe(true);
+  });
+
   it("close() ends the pool and is idempotent; ping then fails and readiness reports it", async () => {
     const database = open();
     const health = createHealth();

@@ -126,7 +126,9 @@ describe("connectNats + ensureStream (real nats-server)", () => {
 
   it("survives a server restart: logs disconnect/reconnect and publishes again", async () => {
     const { logger, lines } = capture();
-    const nc = await connect(logger);
+    // the default reconnect delays (250 ms doubling up to 10 s), as services run
+    const nc = await connectNats({ servers: server.url, name: "runtime-test", logger });
+    connections.push(nc);
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
     const name = unique("RESTART");
@@ -134,8 +136,14 @@ describe("connectNats + ensureStream (real nats-server)", () => {
     await ensureStream(jsm, { name, subjects: [`${name.toLowerCase()}.>`] });
     expect((await js.publish(subject, "before")).seq).toBe(1);
 
+    // down for 1.5 s (dials fail meanwhile), then back on the same port
+    process.kill(server.pid, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 1_500));
     await server.restart();
+    const back = Date.now();
     await until("reconnect log", () => lines.some((l) => l.msg === "nats reconnected"));
+    // the reconnect delay grows per dial, not per turn of the client's wait loop: a short outage is a short wait
+    expect(Date.now() - back).toBeLessThan(4_000);
     expect(lines.some((l) => l.msg === "nats disconnected")).toBe(true);
     expect(nc.isClosed()).toBe(false);
 

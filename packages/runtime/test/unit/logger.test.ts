@@ -69,6 +69,9 @@ describe("redactUrl", () => {
     { url: "postgres://u:pw@h:5432/db", want: "postgres://u:***@h:5432/db" },
     { url: "nats://127.0.0.1:4222", want: "nats://127.0.0.1:4222" },
     { url: "not a url", want: "[unparsable url]" },
+    { url: "127.0.0.1:4222", want: "127.0.0.1:4222" },
+    { url: "user:secret@127.0.0.1:4222", want: "***@127.0.0.1:4222" },
+    { url: "secret@127.0.0.1:4222", want: "***@127.0.0.1:4222" },
   ])("$url", ({ url, want }) => {
     expect(redactUrl(url)).toBe(want);
   });

@@ -1,6 +1,6 @@
 import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
-import { NatsConnectError, connectNats, createLogger } from "../../src/index.js";
+import { NatsConnectError, connectNats, createLogger, reconnectDelay } from "../../src/index.js";
 
 const logger = createLogger({ name: "t", level: "silent" });
 
@@ -37,5 +37,15 @@ describe("connectNats without a server", () => {
     );
     expect(error).toBeInstanceOf(NatsConnectError);
     expect((error as Error).message).toMatch(/credentials file/);
+  });
+});
+
+describe("reconnectDelay", () => {
+  it("doubles per failed dial from the base up to the cap, jittered on the upper half", () => {
+    expect([0, 1, 2, 3, 4].map((attempt) => reconnectDelay(250, 10_000, attempt, 1))).toEqual([250, 250, 500, 1000, 2000]);
+    expect(reconnectDelay(250, 10_000, 50, 1)).toBe(10_000);
+    expect(reconnectDelay(250, 10_000, 3, 0)).toBe(500);
+    // the same attempt gives the same delay however often it is asked (nats.js asks on every turn of its loop)
+    expect(new Set(Array.from({ length: 100 }, () => reconnectDelay(250, 10_000, 2, 0.5))).size).toBe(1);
   });
 });
