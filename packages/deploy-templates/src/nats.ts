@@ -57,7 +57,16 @@ export interface NatsConfigOptions {
   readonly jetstream: { readonly storeDir: string; readonly domain?: NatsValue };
   readonly leafnodes?: {
     /** Accept leafnode connections (the primary's hub). */
-    readonly listen?: { readonly host?: string; readonly port: number; readonly authorization?: LeafnodeAuthorization };
+    readonly listen?: {
+      readonly host?: string;
+      readonly port: number;
+      readonly authorization?: LeafnodeAuthorization;
+      /**
+       * `host:port` the hub tells its leafnodes to reconnect to, instead of its
+       * own listener (behind a proxy or NAT: leaves must keep going through it).
+       */
+      readonly advertise?: string;
+    };
     /** Join these hubs (a secondary). */
     readonly remotes?: readonly LeafnodeRemote[];
     /** Seconds between reconnect attempts to a remote. */
@@ -98,6 +107,7 @@ export function natsConfig(options: NatsConfigOptions): string {
       lines.push(`  listen: ${JSON.stringify(`${listen.host ?? host}:${listen.port}`)}`);
       const auth = listen.authorization;
       if (auth !== undefined) lines.push(`  authorization { user: ${value(auth.user)}, password: ${value(auth.password)} }`);
+      if (listen.advertise !== undefined) lines.push(`  advertise: ${JSON.stringify(listen.advertise)}`);
     }
     if (remotes.length > 0) {
       const reconnect = options.leafnodes?.reconnectSeconds;

@@ -318,7 +318,13 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         logFile: join(logsDir, `${name}-nats.log`),
         // Each secondary's transfer jobs are its own: without the deny, a secondary's
         // TRANSFER_JOBS stream would also store the jobs another secondary publishes.
-        ...(role === "primary" ? { leafnodeListen: { auth: leafAuth } } : { leafnodeRemotes: [await leafnodeRemote(name, hub!.leafnodeUrl!)], leafnodeDeny: [SITE_LOCAL_SUBJECTS] }),
+        ...(role === "primary"
+          ? {
+              // With the leafnode proxies, the hub must not tell leaves its own address (they would
+              // reconnect around a cut proxy): it advertises a port nobody listens on instead.
+              leafnodeListen: { auth: leafAuth, ...(options.leafnodeProxy === true ? { advertise: `127.0.0.1:${await freePort()}` } : {}) },
+            }
+          : { leafnodeRemotes: [await leafnodeRemote(name, hub!.leafnodeUrl!)], leafnodeDeny: [SITE_LOCAL_SUBJECTS] }),
       });
       records.push({ name: `${name}/nats-server`, pid: nats.pid, signal: "SIGTERM" });
       handles.set(`${name}/nats-server`, nats);

@@ -18,7 +18,7 @@ export interface NatsOptions {
   /** JetStream domain of this server (each site has its own). */
   readonly domain?: string;
   /** Accept leafnode connections (the primary site's hub); `true` picks a free port. */
-  readonly leafnodeListen?: boolean | { readonly port?: number; readonly auth?: LeafnodeAuth };
+  readonly leafnodeListen?: boolean | { readonly port?: number; readonly auth?: LeafnodeAuth; readonly advertise?: string };
   /** Connect as a leafnode to these hubs (`nats-leaf://user:pass@127.0.0.1:port`). */
   readonly leafnodeRemotes?: readonly string[];
   /** Subjects this leaf neither sends to nor receives from its hubs (site-local traffic). */
@@ -59,7 +59,7 @@ export function renderNatsConfig(options: {
   monitorPort: number;
   storeDir: string;
   domain?: string | undefined;
-  leafnodeListen?: { port: number; auth?: LeafnodeAuth | undefined } | undefined;
+  leafnodeListen?: { port: number; auth?: LeafnodeAuth | undefined; advertise?: string | undefined } | undefined;
   leafnodeRemotes?: readonly string[] | undefined;
   leafnodeDeny?: readonly string[] | undefined;
 }): string {
@@ -72,7 +72,15 @@ export function renderNatsConfig(options: {
     monitorPort: options.monitorPort,
     jetstream: { storeDir: options.storeDir, ...(options.domain === undefined ? {} : { domain: options.domain }) },
     leafnodes: {
-      ...(listen === undefined ? {} : { listen: { port: listen.port, ...(listen.auth === undefined ? {} : { authorization: listen.auth }) } }),
+      ...(listen === undefined
+        ? {}
+        : {
+            listen: {
+              port: listen.port,
+              ...(listen.auth === undefined ? {} : { authorization: listen.auth }),
+              ...(listen.advertise === undefined ? {} : { advertise: listen.advertise }),
+            },
+          }),
       remotes: (options.leafnodeRemotes ?? []).map((url) => ({ url, denyImports: deny, denyExports: deny })),
       reconnectSeconds: 1,
     },
@@ -91,7 +99,11 @@ export async function startNats(options: NatsOptions = {}): Promise<RunningNats>
   const leafnodeListen =
     listen === undefined || listen === false
       ? undefined
-      : { port: (typeof listen === "object" ? listen.port : undefined) ?? (await freePort()), auth: typeof listen === "object" ? listen.auth : undefined };
+      : {
+          port: (typeof listen === "object" ? listen.port : undefined) ?? (await freePort()),
+          auth: typeof listen === "object" ? listen.auth : undefined,
+          advertise: typeof listen === "object" ? listen.advertise : undefined,
+        };
   const configFile = join(dir, "nats.conf");
   const logFile = options.logFile ?? join(dir, "nats.log");
   await writeFile(

@@ -42,6 +42,12 @@ describe("natsConfig", () => {
     );
   });
 
+  it("a hub behind a proxy advertises the address leaves must reconnect to", () => {
+    const behind = natsConfig({ ...hub, leafnodes: { listen: { port: 7422, advertise: "proxy.example:7422" } } });
+    expect(behind).toContain('leafnodes {\n  listen: "0.0.0.0:7422"\n  advertise: "proxy.example:7422"\n}');
+    expect(natsConfig(hub)).not.toContain("advertise");
+  });
+
   it("secondary: a leafnode remote that denies georep.transfer.> both ways", () => {
     const text = natsConfig(leaf);
     expect(SITE_LOCAL_SUBJECTS).toEqual(["georep.transfer.>"]);
