@@ -4,7 +4,8 @@
  * secondary, for small images pushed at BENCH_LAG_RATE per second (default
  * 20) for BENCH_LAG_SECONDS (default 60) over 20 repositories: p50 and p99.
  * Its own stack, so the gigabytes of the copy benchmarks are not still being
- * written back while it runs.
+ * written back while it runs. BENCH_SERVICE_ENV (a JSON object) adds
+ * settings for every service, e.g. '{"TRANSFER_CONCURRENCY":"10"}'.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -26,7 +27,7 @@ const percentile = (values: readonly number[], p: number) => {
 
 const dir = await mkdtemp(join(tmpdir(), "georep-bench-"));
 try {
-  const { stack } = await startStack({ stateDir: dir, secondaries: 1, persistent: false, serviceEnv: { LOG_LEVEL: "warn" } });
+  const { stack } = await startStack({ stateDir: dir, secondaries: 1, persistent: false, serviceEnv: { LOG_LEVEL: "warn", ...(process.env.BENCH_SERVICE_ENV === undefined ? {} : (JSON.parse(process.env.BENCH_SERVICE_ENV) as Record<string, string>)) } });
   const credentials = { type: "basic" as const, ...stack.credentials };
   const secondarySite = stack.sites[1]!;
   const primary = createRegistryClient({ url: stack.sites[0]!.registry, credentials });
