@@ -1,20 +1,6 @@
+/** The server configs the kit renders (toYaml itself is tested where it lives, @georep/deploy-templates). */
 import { describe, expect, it } from "vitest";
-import { renderNatsConfig, renderRegistryConfig, toYaml } from "../../src/index.js";
-
-describe("toYaml", () => {
-  it.each([
-    [{ a: "x" }, 'a: "x"\n'],
-    [{ a: 1, b: true, c: null }, "a: 1\nb: true\nc: null\n"],
-    [{ a: { b: "1" } }, 'a:\n  b: "1"\n'],
-    [{ l: ["x", "y"] }, 'l:\n  - "x"\n  - "y"\n'],
-    [{ l: [{ a: "1", b: "2" }] }, 'l:\n  - a: "1"\n    b: "2"\n'],
-    [{ e: [], m: {} }, "e: []\nm: {}\n"],
-    [{ "X-Header": ["v"] }, 'X-Header:\n  - "v"\n'],
-    [{ "needs quoting": "yes: no" }, '"needs quoting": "yes: no"\n'],
-  ])("%j", (value, expected) => {
-    expect(toYaml(value)).toBe(expected);
-  });
-});
+import { renderNatsConfig, renderRegistryConfig } from "../../src/index.js";
 
 describe("server configs", () => {
   it("registry: token auth, notifications with headers and ignores", () => {
