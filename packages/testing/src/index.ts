@@ -15,3 +15,5 @@ export { toYaml } from "./yaml.js";
 export type { YamlValue } from "./yaml.js";
 export { startTcpProxy, startHttpFaultProxy } from "./proxy.js";
 export type { TcpProxy, HttpFaultProxy, HttpFaults } from "./proxy.js";
+export { serviceMain } from "./service.js";
+export type { ServiceMain, ServiceRun } from "./service.js";

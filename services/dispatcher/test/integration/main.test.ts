@@ -4,44 +4,23 @@
  * backfilling, dispatching, answering resync requests, and shutting down
  * cleanly on SIGTERM.
  */
-import { execFile, spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { readdirSync, statSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTokenIssuer, createTokenProvider, generateKeyMaterial, loadSigningKey, writeKeyMaterial } from "@georep/jwt";
 import { createRegistryClient } from "@georep/registry-client";
 import { connectNats } from "@georep/runtime";
 import { resyncSubject } from "@georep/schema";
-import { freePort, startNats, startPostgres, startRegistry } from "@georep/testing";
-import type { RunningNats, RunningPostgres, RunningRegistry } from "@georep/testing";
+import { freePort, startNats, startPostgres, startRegistry, serviceMain } from "@georep/testing";
+import type { RunningNats, RunningPostgres, RunningRegistry, ServiceRun } from "@georep/testing";
 import { SITE, logger, pushTinyRepositories, storedJobs, waitUntil } from "../helpers.js";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
-const mainJs = join(root, "dist", "main.js");
+const main = serviceMain(new URL("../..", import.meta.url));
 const SERVICE = "primary.test";
 const ISSUER = "georep";
 
-/** Builds dist/ when it is missing or older than a source file (turbo's `test` builds first anyway). */
-async function ensureBuilt(): Promise<void> {
-  const built = (() => {
-    try {
-      return statSync(mainJs).mtimeMs;
-    } catch {
-      return 0;
-    }
-  })();
-  const newest = Math.max(...readdirSync(join(root, "src")).map((f) => statSync(join(root, "src", f)).mtimeMs));
-  if (built >= newest) return;
-  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-  await promisify(execFile)(process.execPath, [tsc, "-p", join(root, "tsconfig.build.json")], { cwd: root });
-}
 
 let nats: RunningNats;
 let postgres: RunningPostgres;
@@ -50,7 +29,6 @@ let nc: NatsConnection;
 let keyDir: string;
 let keyPath: string;
 let certificatePath: string;
-const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   keyDir = await mkdtemp(join(tmpdir(), "georep-dispatcher-keys-"));
@@ -60,7 +38,7 @@ beforeAll(async () => {
     startPostgres(),
     // The realm is never called: the sites mint their tokens with the shared key.
     startRegistry({ auth: { token: { realm: "http://127.0.0.1:9/token", service: SERVICE, issuer: ISSUER, rootCertBundle: certificatePath } } }),
-    ensureBuilt(),
+    main.ensureBuilt(),
   ]);
   nc = await connectNats({ servers: nats.url, name: "test-client", logger });
   const pusher = createTokenProvider({ issuer: createTokenIssuer({ issuer: ISSUER, key: await loadSigningKey({ keyPath }) }), subject: "test" });
@@ -68,29 +46,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  main.killAll();
   await nc?.close();
   await Promise.all([nats?.stop(), postgres?.stop(), registry?.stop()]);
   if (keyDir !== undefined) await rm(keyDir, { recursive: true, force: true });
 });
 
-interface Run {
-  readonly child: ChildProcess;
-  readonly stdout: () => string;
-  readonly stderr: () => string;
-  readonly exited: Promise<number | null>;
-}
-
-function run(env: Record<string, string>): Run {
-  const child = spawn(process.execPath, [mainJs], { cwd: root, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let out = "";
-  let err = "";
-  child.stdout?.on("data", (c: Buffer) => (out += c.toString()));
-  child.stderr?.on("data", (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exited };
-}
+const run = (env: Record<string, string>): ServiceRun => main.run(env);
 
 describe("dispatcher main", () => {
   it("starts from the environment, backfills through token auth, dispatches, and exits 0 on SIGTERM", async () => {

@@ -2,77 +2,34 @@
  * The real process: `node dist/main.js` configured from the environment,
  * ready, consuming, and shutting down cleanly on SIGTERM.
  */
-import { spawn, execFile } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
-import { statSync, readdirSync } from "node:fs";
-import { createRequire } from "node:module";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import pg from "pg";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectNats } from "@georep/runtime";
-import { freePort, startNats, startPostgres } from "@georep/testing";
-import type { RunningNats, RunningPostgres } from "@georep/testing";
+import { freePort, startNats, startPostgres, serviceMain } from "@georep/testing";
+import type { RunningNats, RunningPostgres, ServiceRun } from "@georep/testing";
 import { consumerIdle, logger, publishRegistryEvent, registryEvent, waitUntil } from "../helpers.js";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
-const mainJs = join(root, "dist", "main.js");
+const main = serviceMain(new URL("../..", import.meta.url));
 
-/** Builds dist/ when it is missing or older than a source file (turbo's `test` builds first anyway). */
-async function ensureBuilt(): Promise<void> {
-  const built = (() => {
-    try {
-      return statSync(mainJs).mtimeMs;
-    } catch {
-      return 0;
-    }
-  })();
-  const newest = Math.max(...readdirSync(join(root, "src")).map((f) => statSync(join(root, "src", f)).mtimeMs));
-  if (built >= newest) return;
-  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-  await promisify(execFile)(process.execPath, [tsc, "-p", join(root, "tsconfig.build.json")], { cwd: root });
-}
 
 let nats: RunningNats;
 let postgres: RunningPostgres;
 let nc: NatsConnection;
-const children: ChildProcess[] = [];
 
 beforeAll(async () => {
-  [nats, postgres] = await Promise.all([startNats({ domain: "primary" }), startPostgres(), ensureBuilt()]);
+  [nats, postgres] = await Promise.all([startNats({ domain: "primary" }), startPostgres(), main.ensureBuilt()]);
   nc = await connectNats({ servers: nats.url, name: "test-client", logger });
 });
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  main.killAll();
   await nc?.close();
   await Promise.all([nats?.stop(), postgres?.stop()]);
 });
 
-interface Run {
-  readonly child: ChildProcess;
-  readonly stdout: () => string;
-  readonly stderr: () => string;
-  readonly exited: Promise<number | null>;
-}
-
-function run(env: Record<string, string>): Run {
-  const child = spawn(process.execPath, [mainJs], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let out = "";
-  let err = "";
-  child.stdout?.on("data", (c: Buffer) => (out += c.toString()));
-  child.stderr?.on("data", (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exited };
-}
+const run = (env: Record<string, string>): ServiceRun => main.run(env);
 
 describe("event-log main", () => {
   it("starts from the environment, consumes, and exits 0 on SIGTERM", async () => {

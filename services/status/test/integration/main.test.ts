@@ -5,44 +5,23 @@
  * registry's realm points at), and shutting down cleanly on SIGTERM; and
  * refusing a bad environment with exit code 2.
  */
-import { execFile, spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTokenIssuer, createTokenProvider, generateKeyMaterial, hashPassword, loadSigningKey, writeKeyMaterial } from "@georep/jwt";
 import { createDatabase } from "@georep/runtime";
 import { createRegistryClient } from "@georep/registry-client";
 import type { TrackingDatabase } from "@georep/tracking";
-import { freePort, startNats, startPostgres, startRegistry } from "@georep/testing";
-import type { RunningNats, RunningPostgres, RunningRegistry } from "@georep/testing";
+import { freePort, startNats, startPostgres, startRegistry, serviceMain } from "@georep/testing";
+import type { RunningNats, RunningPostgres, RunningRegistry, ServiceRun } from "@georep/testing";
 import { ADMIN_TOKEN, logger, pushImage, syncedRow, waitUntil } from "../helpers.js";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
-const mainJs = join(root, "dist", "main.js");
+const main = serviceMain(new URL("../..", import.meta.url));
 const ISSUER = "georep";
 const SITE = "secondary1";
 const CI_PASSWORD = "ci-password-123";
 
-/** Builds dist/ when it is missing or older than a source file (the package's `test` runs after `build` anyway). */
-async function ensureBuilt(): Promise<void> {
-  const built = (() => {
-    try {
-      return statSync(mainJs).mtimeMs;
-    } catch {
-      return 0;
-    }
-  })();
-  const newest = Math.max(...readdirSync(join(root, "src"), { recursive: true, encoding: "utf8" }).map((f) => statSync(join(root, "src", f)).mtimeMs));
-  if (built >= newest) return;
-  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-  await promisify(execFile)(process.execPath, [tsc, "-p", join(root, "tsconfig.build.json")], { cwd: root });
-}
 
 let nats: RunningNats;
 let postgres: RunningPostgres;
@@ -55,7 +34,6 @@ let usersPath: string;
 let adminTokenPath: string;
 let statusPort: number;
 let digest: string;
-const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "georep-status-main-"));
@@ -68,7 +46,7 @@ beforeAll(async () => {
     startRegistry({ auth: { token: { realm: "http://127.0.0.1:9/token", service: "primary.test", issuer: ISSUER, rootCertBundle: certificatePath } } }),
     // The secondary's realm is the status service's own token endpoint.
     startRegistry({ auth: { token: { realm: `http://127.0.0.1:${statusPort}/token`, service: "secondary.test", issuer: ISSUER, rootCertBundle: certificatePath } } }),
-    ensureBuilt(),
+    main.ensureBuilt(),
   ]);
   const pusher = createTokenProvider({ issuer: createTokenIssuer({ issuer: ISSUER, key: await loadSigningKey({ keyPath }) }), subject: "test" });
   digest = await pushImage(createRegistryClient({ url: primaryRegistry.url, credentials: { type: "provider", provider: pusher } }), "main/app", "v1", "m1");
@@ -80,28 +58,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  main.killAll();
   await Promise.all([nats?.stop(), postgres?.stop(), primaryRegistry?.stop(), secondaryRegistry?.stop()]);
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  readonly child: ChildProcess;
-  readonly stdout: () => string;
-  readonly stderr: () => string;
-  readonly exited: Promise<number | null>;
-}
-
-function run(env: Record<string, string>): Run {
-  const child = spawn(process.execPath, [mainJs], { cwd: root, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let out = "";
-  let err = "";
-  child.stdout?.on("data", (c: Buffer) => (out += c.toString()));
-  child.stderr?.on("data", (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exited };
-}
+const run = (env: Record<string, string>): ServiceRun => main.run(env);
 
 describe("status main", () => {
   it("starts from the environment on a secondary, reads token-auth registries, serves /token, and exits 0 on SIGTERM", async () => {

@@ -3,14 +3,7 @@
  * killed with SIGKILL mid-sync, its lease expires and another worker
  * completes the repository.
  */
-import { execFile, spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, statSync } from "node:fs";
-import { createRequire } from "node:module";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
@@ -20,30 +13,15 @@ import { createRegistryClient } from "@georep/registry-client";
 import type { RegistryClient } from "@georep/registry-client";
 import { getRow, migrateTracking } from "@georep/tracking";
 import type { TrackingDatabase } from "@georep/tracking";
-import { freePort, startNats, startPostgres, startRegistry } from "@georep/testing";
-import type { RunningNats, RunningPostgres, RunningRegistry } from "@georep/testing";
+import { freePort, startNats, startPostgres, startRegistry, serviceMain } from "@georep/testing";
+import type { RunningNats, RunningPostgres, RunningRegistry, ServiceRun } from "@georep/testing";
 import { buildTransfer } from "../../src/app.js";
 import type { Transfer } from "../../src/app.js";
 import { blob, checksumOf, image, push, tagMap } from "../content.js";
 import { createJobsStream, dispatch, logger, testOptions, waitUntil } from "../helpers.js";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
-const mainJs = join(root, "dist", "main.js");
+const main = serviceMain(new URL("../..", import.meta.url));
 
-/** Builds dist/ when it is missing or older than a source file (turbo's `test` builds first anyway). */
-async function ensureBuilt(): Promise<void> {
-  const built = (() => {
-    try {
-      return statSync(mainJs).mtimeMs;
-    } catch {
-      return 0;
-    }
-  })();
-  const newest = Math.max(...readdirSync(join(root, "src")).map((f) => statSync(join(root, "src", f)).mtimeMs));
-  if (built >= newest) return;
-  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
-  await promisify(execFile)(process.execPath, [tsc, "-p", join(root, "tsconfig.build.json")], { cwd: root });
-}
 
 let nats: RunningNats;
 let postgres: RunningPostgres;
@@ -54,10 +32,9 @@ let db: Kysely<TrackingDatabase>;
 let primary: RegistryClient;
 let secondary: RegistryClient;
 let rescuer: Transfer | undefined;
-const children: ChildProcess[] = [];
 
 beforeAll(async () => {
-  [nats, postgres, primaryRegistry, secondaryRegistry] = await Promise.all([startNats({ domain: "secondary" }), startPostgres(), startRegistry(), startRegistry(), ensureBuilt()]);
+  [nats, postgres, primaryRegistry, secondaryRegistry] = await Promise.all([startNats({ domain: "secondary" }), startPostgres(), startRegistry(), startRegistry(), main.ensureBuilt()]);
   nc = await connectNats({ servers: nats.url, name: "transfer-main-test", logger });
   const pool = new pg.Pool({ connectionString: postgres.url, max: 4 });
   pool.on("error", () => undefined);
@@ -69,7 +46,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  main.killAll();
   await rescuer?.stop();
   await rescuer?.http.close();
   await nc?.close();
@@ -77,21 +54,7 @@ afterAll(async () => {
   await Promise.all([nats?.stop(), postgres?.stop(), primaryRegistry?.stop(), secondaryRegistry?.stop()]);
 });
 
-interface Run {
-  readonly child: ChildProcess;
-  readonly output: () => string;
-  readonly exited: Promise<number | null>;
-}
-
-function run(env: Record<string, string>): Run {
-  const child = spawn(process.execPath, [mainJs], { cwd: root, env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let output = "";
-  child.stdout?.on("data", (c: Buffer) => (output += c.toString()));
-  child.stderr?.on("data", (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
+const run = (env: Record<string, string>): ServiceRun => main.run(env);
 
 async function environment(workerId: string): Promise<Record<string, string>> {
   return {
@@ -114,7 +77,7 @@ describe("transfer main", () => {
   it("refuses a bad configuration with exit code 2, naming every problem", async () => {
     const proc = run({ SITE_NAME: "secondary-1", SITE_ROLE: "primary", PRIMARY_REGISTRY_URL: "ftp://x", PRIMARY_REGISTRY_USERNAME: "only-user" });
     expect(await proc.exited).toBe(2);
-    for (const variable of ["DATABASE_URL", "SECONDARY_REGISTRY_URL", "PRIMARY_REGISTRY_URL", "SITE_ROLE", "PRIMARY_REGISTRY_PASSWORD"]) expect(proc.output()).toContain(variable);
+    for (const variable of ["DATABASE_URL", "SECONDARY_REGISTRY_URL", "PRIMARY_REGISTRY_URL", "SITE_ROLE", "PRIMARY_REGISTRY_PASSWORD"]) expect((proc.stdout() + proc.stderr())).toContain(variable);
   });
 
   it("SIGTERM mid-sync: the in-flight sync finishes and is recorded, the process exits 0", async () => {
@@ -133,7 +96,7 @@ describe("transfer main", () => {
     expect(await proc.exited).toBe(0);
     expect(await getRow(db, repo)).toMatchObject({ state: "synced", leaseOwner: null });
     expect((await tagMap(secondary, repo)).get("v1")).toBe(img.digest);
-    expect(proc.output()).toContain("waiting for in-flight syncs");
+    expect((proc.stdout() + proc.stderr())).toContain("waiting for in-flight syncs");
   });
 
   it("a worker killed with SIGKILL mid-sync: its lease expires and another worker completes the repository", async () => {
