@@ -319,7 +319,6 @@ export async function claim(
   leaseMs: number,
   options: { readonly fullSyncAfterMs?: number } = {},
 ): Promise<Claim> {
-  if (await isPaused(db)) return { kind: "paused" };
   const r = await sql<{
     pending_generation: string;
     missing_on_primary: boolean;
@@ -339,6 +338,7 @@ export async function claim(
       where repository = ${repository}
         and (state <> 'started' or lease_expires_at < now())
         and synced_generation < ${jobGeneration}
+        and not coalesce((select paused from site_control where id = 1), false)
       for update
     )
     update repository_sync s set
@@ -366,6 +366,8 @@ export async function claim(
       ...(full ? {} : { incremental: { verifiedTags: row.verified_tags, eventTags: row.event_tags } }),
     };
   }
+  // Nothing claimed: paused (checked only on this path, so a claim costs one statement), done or busy.
+  if (await isPaused(db)) return { kind: "paused" };
   const current = await getRow(db, repository);
   if (current === undefined || current.syncedGeneration >= jobGeneration) return { kind: "done" };
   return { kind: "busy", leaseExpiresAt: current.leaseExpiresAt };

@@ -11,34 +11,14 @@ import type { Kysely } from "kysely";
 import { createHealth, createHttpErrorHandler, healthPlugin, notFoundHandler } from "@georep/runtime";
 import type { Health, Logger } from "@georep/runtime";
 import type { RegistryClient } from "@georep/registry-client";
-import type { BackoffPolicy, TrackingDatabase } from "@georep/tracking";
+import type { TrackingDatabase } from "@georep/tracking";
 import { PROMETHEUS_CONTENT_TYPE, createMetrics } from "./metrics.js";
 import type { TransferMetrics } from "./metrics.js";
-import type { SyncOptions } from "./sync.js";
 import { createWorker } from "./worker.js";
-import type { Worker } from "./worker.js";
+import type { Worker, WorkerOptions } from "./worker.js";
 
-/** Settings of the transfer service (see `config.ts` for the variables and defaults). */
-export interface TransferOptions {
-  /** Lease owner name, unique per process. */
-  readonly workerId: string;
-  /** Event syncs trust the last verified tag map. */
-  readonly incrementalSyncs?: boolean;
-  /** How old the last full sync of a repository may be for an event sync to be incremental. */
-  readonly fullSyncAfterMs?: number;
-  /** Syncs at once in this process (`TRANSFER_CONCURRENCY`). */
-  readonly concurrency: number;
-  readonly leaseMs: number;
-  readonly ackWaitMs: number;
-  readonly backoff: BackoffPolicy;
-  readonly sync: SyncOptions;
-  /** How long `stop()` lets in-flight syncs finish before handing their jobs back. */
-  readonly drainTimeoutMs: number;
-  /** Pause after a failed fetch, and the nak delay when Postgres is down; default 2 s. */
-  readonly retryDelayMs?: number;
-  /** How often to look for the TRANSFER_JOBS stream until it exists; default 1 s. */
-  readonly streamPollMs?: number;
-}
+/** Settings of the transfer service (see `config.ts` for the variables and defaults): the worker's. */
+export type TransferOptions = WorkerOptions;
 
 /** Dependencies of {@link buildTransfer}; the caller owns (and closes) the connection, the pool and the registry clients' dispatcher. */
 export interface TransferDeps {
@@ -83,19 +63,7 @@ export function buildTransfer(deps: TransferDeps): Transfer {
     secondary: deps.secondary,
     logger,
     metrics,
-    options: {
-      workerId: options.workerId,
-      concurrency: options.concurrency,
-      leaseMs: options.leaseMs,
-      ackWaitMs: options.ackWaitMs,
-      backoff: options.backoff,
-      sync: options.sync,
-      drainTimeoutMs: options.drainTimeoutMs,
-      ...(options.incrementalSyncs === undefined ? {} : { incrementalSyncs: options.incrementalSyncs }),
-      ...(options.fullSyncAfterMs === undefined ? {} : { fullSyncAfterMs: options.fullSyncAfterMs }),
-      ...(options.retryDelayMs === undefined ? {} : { retryDelayMs: options.retryDelayMs }),
-      ...(options.streamPollMs === undefined ? {} : { streamPollMs: options.streamPollMs }),
-    },
+    options,
   });
 
   health.register("postgres", async () => {
