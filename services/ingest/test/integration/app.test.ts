@@ -47,7 +47,7 @@ beforeAll(async () => {
   jsm = await jetstreamManager(nc);
   await createStreams(jsm);
   metrics = createIngestMetrics();
-  app = await buildApp({ js: jetstream(nc), secret: SECRET, logger: createLogger({ name: "ingest-test", level: "silent" }), metrics, health: createHealth(), publishTimeoutMs: 1000 });
+  app = await buildApp({ js: jetstream(nc), secret: SECRET, logger: createLogger({ name: "ingest-test", level: "silent" }), metrics, health: createHealth(), publishTimeoutMs: 3000 });
 });
 
 afterAll(async () => {
