@@ -7,7 +7,7 @@
  * Only `@opentelemetry/api` is used outside {@link startTelemetry}: without a
  * started SDK every helper is a cheap no-op.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace } from "@opentelemetry/api";
+import { INVALID_SPAN_CONTEXT, ProxyTracerProvider, ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace } from "@opentelemetry/api";
 import type { Context, Link, Span, SpanOptions } from "@opentelemetry/api";
 
 /** A W3C trace context as georep messages carry it (`TraceContext` of `@georep/schema`). */
@@ -103,11 +103,25 @@ export interface WithSpanOptions {
   readonly links?: readonly Link[];
 }
 
+/** The provider the API answers with while no SDK registered one. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+/** What {@link withSpan} hands to `fn` while nothing records spans. */
+const NOOP_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/** Whether an SDK registered a tracer provider in this process (spans are recorded somewhere). */
+function tracing(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NOOP_PROVIDER;
+}
+
 /**
  * Runs `fn` inside a new active span named `name`: the span records an
  * exception and an error status when `fn` throws, and ends either way.
  */
 export async function withSpan<T>(name: string, options: WithSpanOptions, fn: (span: Span) => Promise<T>): Promise<T> {
+  // Without an SDK the API would still build a context and a non-recording span per call:
+  // ingest calls this thousands of times a second.
+  if (!tracing()) return fn(NOOP_SPAN);
   const tracer = trace.getTracer(TRACER_NAME);
   const spanOptions: SpanOptions = {
     kind: options.kind ?? SpanKind.INTERNAL,

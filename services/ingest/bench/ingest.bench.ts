@@ -7,6 +7,13 @@
  * 1 is one Distribution instance, whose notification queue sends one
  * envelope at a time; 32 stands for many registry replicas at once.
  * BENCH_EVENTS (default 20000) events per concurrency and path.
+ *
+ * Measured beside them, with the same client: a bare fastify server that
+ * answers at once (`http-echo.ts`). No HTTP endpoint can beat it, so it bounds
+ * the ratio: one request at a time pays the HTTP round trip and the
+ * JetStream round trip in series (ceiling = 1 / (1 + raw / http)); with many
+ * in flight the slower of the two rates caps the throughput (ceiling =
+ * min(http, raw) / raw). Both ceilings assume ingest's own work costs nothing.
  */
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -59,6 +66,12 @@ const ingest = spawn(process.execPath, [fileURLToPath(new URL("../dist/main.js",
   stdio: ["ignore", "inherit", "inherit"],
 });
 const pool = new Pool(`http://127.0.0.1:${port}`, { connections: Math.max(...CONCURRENCIES), pipelining: 1 });
+const echo = spawn(process.execPath, [fileURLToPath(new URL("./http-echo.ts", import.meta.url))], { stdio: ["ignore", "pipe", "inherit"] });
+const echoUrl = await new Promise<string>((resolve, reject) => {
+  echo.stdout.setEncoding("utf8").once("data", (line: string) => resolve(line.trim()));
+  echo.once("exit", (code) => reject(new Error(`http-echo exited (${code})`)));
+});
+const echoPool = new Pool(echoUrl, { connections: Math.max(...CONCURRENCIES), pipelining: 1 });
 try {
   for (let i = 0; ; i++) {
     try {
@@ -76,6 +89,11 @@ try {
     await res.body.dump();
     if (res.statusCode !== 200) throw new Error(`ingest answered ${res.statusCode}`);
   };
+  const postEcho = async (id: string) => {
+    const res = await echoPool.request({ method: "POST", path: "/events", headers: { authorization: SECRET, "content-type": "application/json" }, body: envelope(id) });
+    await res.body.dump();
+    if (res.statusCode !== 200) throw new Error(`http-echo answered ${res.statusCode}`);
+  };
   const js = jetstream(nc);
   const publish = async (id: string) => {
     await js.publish("georep.registry.events.push.bench/app", envelope(id), { msgID: id });
@@ -85,21 +103,28 @@ try {
     // Warm both paths, then measure raw JetStream and ingest alternately.
     await rate(500, concurrency, () => post(randomUUID()));
     await rate(500, concurrency, () => publish(randomUUID()));
+    await rate(500, concurrency, () => postEcho(randomUUID()));
     const before = (await jsm.streams.info(STREAM_NAMES.REGISTRY_EVENTS)).state.messages;
     const raw: number[] = [];
     const through: number[] = [];
+    const http: number[] = [];
     for (let round = 0; round < 2; round++) {
       raw.push(await rate(EVENTS / 2, concurrency, () => publish(randomUUID())));
       through.push(await rate(EVENTS / 2, concurrency, () => post(randomUUID())));
+      http.push(await rate(EVENTS / 2, concurrency, () => postEcho(randomUUID())));
     }
     const stored = (await jsm.streams.info(STREAM_NAMES.REGISTRY_EVENTS)).state.messages - before;
     if (stored !== 2 * EVENTS) throw new Error(`${stored} messages stored, expected ${2 * EVENTS}`);
     const value = through.reduce((a, b) => a + b) / through.length;
     const baseline = raw.reduce((a, b) => a + b) / raw.length;
-    console.log(JSON.stringify({ bench: `ingest.notifications-per-second.concurrency-${concurrency}`, value: Math.round(value), baseline: Math.round(baseline), ratio: round3(value / baseline), unit: "events/s", target: "ratio >= 0.5", events: EVENTS, concurrency }));
+    const httpOnly = http.reduce((a, b) => a + b) / http.length;
+    const ceiling = concurrency === 1 ? 1 / (1 + baseline / httpOnly) : Math.min(httpOnly, baseline) / baseline;
+    console.log(JSON.stringify({ bench: `ingest.notifications-per-second.concurrency-${concurrency}`, value: Math.round(value), baseline: Math.round(baseline), ratio: round3(value / baseline), unit: "events/s", target: "ratio >= 0.5", events: EVENTS, concurrency, http_echo: Math.round(httpOnly), ceiling_ratio: round3(ceiling) }));
   }
 } finally {
   await pool.close();
+  await echoPool.close();
+  echo.kill("SIGTERM");
   ingest.kill("SIGTERM");
   await new Promise((r) => ingest.once("exit", r));
   await nc.close();
