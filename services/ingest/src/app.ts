@@ -154,7 +154,7 @@ export function createTurnBatcher(): <T>(task: () => Promise<T>) => Promise<T> {
         try {
           task().then(resolve, reject);
         } catch (error) {
-          reject(error);
+          reject(error instanceof Error ? error : new Error(String(error)));
         }
       });
     });
