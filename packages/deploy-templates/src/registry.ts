@@ -67,6 +67,14 @@ export interface RegistryConfigOptions {
    * redirecting clients to the storage backend (S3). Omitted when undefined.
    */
   readonly disableRedirect?: boolean;
+  /**
+   * `storage.cache.blobdescriptor`: where the registry caches blob
+   * descriptors (size, media type) instead of reading them from storage on
+   * every blob HEAD and manifest PUT. Default `inmemory` (per process,
+   * unbounded in 2.8; use `redis` with `extraConfig` for large registries or
+   * several replicas); `none` leaves it out.
+   */
+  readonly blobDescriptorCache?: "inmemory" | "none";
   /** `storage.maintenance.uploadpurging.enabled`; Distribution's default (on) when undefined. */
   readonly uploadPurging?: boolean;
   /** `http.secret` (replicas behind one load balancer need the same). Omitted when undefined. */
@@ -145,6 +153,8 @@ function storageValue(options: RegistryConfigOptions): Record<string, YamlValue>
   const storage: Record<string, YamlValue> =
     "filesystem" in options.storage ? { filesystem: { rootdirectory: options.storage.filesystem.rootDirectory } } : { s3: { ...options.storage.s3 } };
   storage.delete = { enabled: true };
+  const cache = options.blobDescriptorCache ?? "inmemory";
+  if (cache !== "none") storage.cache = { blobdescriptor: cache };
   if (options.uploadPurging !== undefined) storage.maintenance = { uploadpurging: { enabled: options.uploadPurging } };
   if (options.disableRedirect !== undefined) storage.redirect = { disable: options.disableRedirect };
   return storage;

@@ -20,6 +20,8 @@ export interface CopyBlobOptions {
   /** PATCH size for the upload; default: one request for the whole blob. */
   readonly chunkSize?: number;
   readonly resumeAttempts?: number;
+  /** Largest blob uploaded in one PUT with its bytes (see {@link UploadOptions.monolithicMaxBytes}). */
+  readonly monolithicMaxBytes?: number;
 }
 
 export type CopyBlobAction = "skipped" | "mounted" | "uploaded";
@@ -55,6 +57,7 @@ export async function copyBlob(from: CopyEnd, to: CopyEnd, descriptor: Pick<Desc
       ...(location === undefined ? {} : { location }),
       ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
       ...(options.resumeAttempts === undefined ? {} : { resumeAttempts: options.resumeAttempts }),
+      ...(options.monolithicMaxBytes === undefined ? {} : { monolithicMaxBytes: options.monolithicMaxBytes }),
     },
   );
   return { action: "uploaded", bytes: descriptor.size };

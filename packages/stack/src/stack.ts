@@ -122,6 +122,12 @@ export interface StackOptions {
   readonly primaryRegistryProxy?: boolean;
   /** Fault tests: the primary registry sends every notification this many times (default 1). */
   readonly notificationCopies?: number;
+  /**
+   * Benchmarks: notification endpoints of every secondary registry (none by
+   * default), so a benchmark learns when a tag lands there without polling
+   * the registry (which would load it as much as the replication does).
+   */
+  readonly secondaryRegistryNotifications?: readonly NotificationEndpoint[];
 }
 
 /** A process of the stack as the fault tests drive it. */
@@ -357,7 +363,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
           const endpoint = ingestNotificationEndpoint(url, notificationSecret);
           return i === 0 ? endpoint : { ...endpoint, name: `${endpoint.name ?? "georep-ingest"}-${i + 1}` };
         });
-      }
+      } else notifications = [...(options.secondaryRegistryNotifications ?? [])];
       const registry: RunningRegistry = await startRegistry({
         persistent,
         baseDir: dataDir,

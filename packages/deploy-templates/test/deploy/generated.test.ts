@@ -53,7 +53,7 @@ describe("the generated configs", () => {
   it("primary registry: token auth against the shared certificate, notifications to ingest with the secret placeholder", async () => {
     const config = parse(await read("primary/registry.yml")) as Record<string, Record<string, unknown>>;
     expect(config.auth).toEqual({ token: { realm: "http://localhost:8081/token", service: "registry.primary", issuer: "georep", rootcertbundle: "/run/secrets/signing_cert" } });
-    expect(config.storage).toEqual({ filesystem: { rootdirectory: "/var/lib/registry" }, delete: { enabled: true } });
+    expect(config.storage).toEqual({ filesystem: { rootdirectory: "/var/lib/registry" }, delete: { enabled: true }, cache: { blobdescriptor: "inmemory" } });
     expect(config.http).toMatchObject({ addr: ":5000", debug: { addr: ":5001", prometheus: { enabled: true, path: "/metrics" } } });
     const endpoints = (config.notifications as { endpoints: unknown[] }).endpoints;
     expect(endpoints).toEqual(parse(await read("primary/registry-notifications.yml")));

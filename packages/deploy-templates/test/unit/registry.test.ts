@@ -25,10 +25,10 @@ const render = (options: Partial<RegistryConfigOptions> = {}): Parsed =>
   parse(registryConfig({ addr: ":5000", storage: { filesystem: { rootDirectory: "/var/lib/registry" } }, ...options })) as Parsed;
 
 describe("registryConfig", () => {
-  it("filesystem storage with deletes enabled, the listener, version 0.1", () => {
+  it("filesystem storage with deletes enabled and the in-memory blob descriptor cache, the listener, version 0.1", () => {
     const config = render();
     expect(config.version).toBe("0.1");
-    expect(config.storage).toEqual({ filesystem: { rootdirectory: "/var/lib/registry" }, delete: { enabled: true } });
+    expect(config.storage).toEqual({ filesystem: { rootdirectory: "/var/lib/registry" }, delete: { enabled: true }, cache: { blobdescriptor: "inmemory" } });
     expect(config.http.addr).toBe(":5000");
     expect(config.http.headers).toEqual({ "X-Content-Type-Options": ["nosniff"] });
     expect(config.http.secret).toBeUndefined();
@@ -40,7 +40,11 @@ describe("registryConfig", () => {
   it("passes S3 driver parameters through unchanged, with redirects and upload purging as asked", () => {
     const s3 = { region: "eu-west-1", bucket: "images", regionendpoint: "http://minio:9000", secure: false, chunksize: 10485760, rootdirectory: "/georep" };
     const config = render({ storage: { s3 }, disableRedirect: true, uploadPurging: false });
-    expect(config.storage).toEqual({ s3, delete: { enabled: true }, maintenance: { uploadpurging: { enabled: false } }, redirect: { disable: true } });
+    expect(config.storage).toEqual({ s3, delete: { enabled: true }, cache: { blobdescriptor: "inmemory" }, maintenance: { uploadpurging: { enabled: false } }, redirect: { disable: true } });
+  });
+
+  it("leaves the blob descriptor cache out when asked (none)", () => {
+    expect(render({ blobDescriptorCache: "none" }).storage).toEqual({ filesystem: { rootdirectory: "/var/lib/registry" }, delete: { enabled: true } });
   });
 
   it("token auth: realm, service, issuer, rootcertbundle", () => {

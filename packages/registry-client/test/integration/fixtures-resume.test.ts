@@ -67,7 +67,8 @@ describe("a short read from the source", () => {
     const targetStore = createMemoryRegistry();
     const target = await startFixture((req, res, url) => targetStore.handle(req, res, url));
     try {
-      const result = await copyBlob({ client: client(source.url), repository: SOURCE_REPO }, { client: client(target.url), repository: TARGET_REPO }, { digest, size: blob.length });
+      // PATCH uploads (the monolithic PUT of small blobs has its own test below).
+      const result = await copyBlob({ client: client(source.url), repository: SOURCE_REPO }, { client: client(target.url), repository: TARGET_REPO }, { digest, size: blob.length }, { monolithicMaxBytes: 0 });
 
       expect(result).toEqual({ action: "uploaded", bytes: blob.length });
       const stored = targetStore.getBlob(TARGET_REPO, digest);
@@ -90,6 +91,26 @@ describe("a short read from the source", () => {
     }
   });
 
+  it("cutting a small blob's one-request upload (PUT with the bytes) short resumes it with a PATCH from the target's offset", async () => {
+    const blob = randomBytes(256 * 1024);
+    const cutAt = 100_000;
+    const { fixture: source, digest } = await shortReadSource(blob, [cutAt]);
+    const targetStore = createMemoryRegistry();
+    const target = await startFixture((req, res, url) => targetStore.handle(req, res, url));
+    try {
+      expect(await copyBlob({ client: client(source.url), repository: SOURCE_REPO }, { client: client(target.url), repository: TARGET_REPO }, { digest, size: blob.length })).toEqual({ action: "uploaded", bytes: blob.length });
+      expect(targetStore.getBlob(TARGET_REPO, digest)?.equals(blob)).toBe(true);
+      const puts = target.hits("PUT", new RegExp(`^/v2/${TARGET_REPO}/blobs/uploads/`));
+      // The first PUT carried the bytes and was cut; the rest went as a PATCH and an empty closing PUT.
+      expect(puts).toHaveLength(2);
+      expect(targetStore.statusOffsets).toEqual([cutAt]);
+      expect(targetStore.patches).toEqual([{ contentRange: `${cutAt}-${blob.length - 1}`, received: blob.length - cutAt, complete: true }]);
+    } finally {
+      await source.stop();
+      await target.stop();
+    }
+  });
+
   it("is resumed when the source ignores the Range and answers 200 with the whole blob", async () => {
     const blob = randomBytes(256 * 1024);
     const cutAt = 100_000;
@@ -97,7 +118,7 @@ describe("a short read from the source", () => {
     const targetStore = createMemoryRegistry();
     const target = await startFixture((req, res, url) => targetStore.handle(req, res, url));
     try {
-      await copyBlob({ client: client(source.url), repository: SOURCE_REPO }, { client: client(target.url), repository: TARGET_REPO }, { digest, size: blob.length });
+      await copyBlob({ client: client(source.url), repository: SOURCE_REPO }, { client: client(target.url), repository: TARGET_REPO }, { digest, size: blob.length }, { monolithicMaxBytes: 0 });
       expect(targetStore.getBlob(TARGET_REPO, digest)?.equals(blob)).toBe(true);
       // The client skipped the bytes the target already had instead of sending them twice.
       expect(targetStore.patches.slice(1)).toEqual([{ contentRange: `${cutAt}-${blob.length - 1}`, received: blob.length - cutAt, complete: true }]);
@@ -239,6 +260,42 @@ describe("wrong bytes from the source", () => {
       expect(await target.headBlob(TARGET_REPO, digest)).toBeUndefined();
     } finally {
       await source.stop();
+    }
+  });
+});
+
+describe("upload requests", () => {
+  it("a blob up to monolithicMaxBytes goes up as POST and one PUT with its bytes; a larger one as POST, PATCH and an empty PUT", async () => {
+    const store = createMemoryRegistry();
+    const target = await startFixture((req, res, url) => store.handle(req, res, url));
+    try {
+      const c = client(target.url);
+      const small = randomBytes(1000);
+      const large = randomBytes(3000);
+      await c.uploadBlob(TARGET_REPO, { digest: sha256(small), size: small.length }, small, { monolithicMaxBytes: 2000 });
+      const afterSmall = target.requests.filter((r) => r.path.includes("/blobs/uploads/")).length;
+      await c.uploadBlob(TARGET_REPO, { digest: sha256(large), size: large.length }, large, { monolithicMaxBytes: 2000 });
+      // Upload requests only (the client may also ask /v2/ how to authenticate).
+      const methods = target.requests.filter((r) => r.path.includes("/blobs/uploads/")).map((r) => r.method);
+      expect(methods.slice(0, afterSmall)).toEqual(["POST", "PUT"]);
+      expect(methods.slice(afterSmall)).toEqual(["POST", "PATCH", "PUT"]);
+      expect(store.getBlob(TARGET_REPO, sha256(small))?.equals(small)).toBe(true);
+      expect(store.getBlob(TARGET_REPO, sha256(large))?.equals(large)).toBe(true);
+    } finally {
+      await target.stop();
+    }
+  });
+
+  it("a PUT with the wrong bytes for its digest never becomes a blob", async () => {
+    const store = createMemoryRegistry();
+    const target = await startFixture((req, res, url) => store.handle(req, res, url));
+    try {
+      const bytes = randomBytes(1000);
+      const claimed = sha256(randomBytes(1000));
+      await expect(client(target.url).uploadBlob(TARGET_REPO, { digest: claimed, size: bytes.length }, bytes)).rejects.toBeInstanceOf(DigestMismatchError);
+      expect(store.getBlob(TARGET_REPO, claimed)).toBeUndefined();
+    } finally {
+      await target.stop();
     }
   });
 });
