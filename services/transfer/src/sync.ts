@@ -219,7 +219,10 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
   const checkAborted = () => signal?.throwIfAborted();
 
   const counts = { copied: 0, skipped: 0, mounted: 0, bytes: 0, manifests: 0, deletedManifests: 0 };
-  const copiedTags = new Set<string>();
+  /** Tag → digest the secondary answered to this sync's push of the tag. */
+  const copiedTags = new Map<string, string>();
+  /** Tags set by the push of their root manifest (see {@link copyTag}). */
+  const taggedByPush = new Map<string, string>();
   /** The secondary's tag map as the last verification listed it (the next incremental sync's basis). */
   let verifiedMap: TagMap = new Map();
   /** Manifests this sync pushed or tagged (what "copied" verification reads back). */
@@ -251,6 +254,22 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
       pending.catch(() => undefined);
     }
     return pending;
+  };
+
+  /** The digest of `tag` on the primary (undefined: no such tag), its manifest kept for the copy. */
+  const fetchPrimaryTag = async (tag: string): Promise<string | undefined> => {
+    let manifest: Manifest;
+    try {
+      manifest = await primary.getManifest(repository, tag);
+    } catch (error) {
+      if (error instanceof RegistryHttpError && !(error instanceof AuthError) && error.status === 404) return undefined;
+      if (error instanceof RegistryHttpError) throw error;
+      // Content the client refuses (invalid JSON, too large, wrong digest) fails this tag only, when
+      // the copy fetches it again and names the problem: a HEAD tells the digest meanwhile.
+      return (await primary.headManifest(repository, tag))?.digest;
+    }
+    if (!primaryManifests.has(manifest.digest)) primaryManifests.set(manifest.digest, Promise.resolve(manifest));
+    return manifest.digest;
   };
 
   /** The primary's tags as the last listing saw them (what awaited tags are checked against). */
@@ -293,7 +312,9 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
       listedOnce = true;
       tags = [...new Set([...Object.keys(incremental.verifiedTags), ...eventTags])];
       try {
-        return await resolve(primary, tags, (tag) => (eventTags.has(tag) ? undefined : incremental.verifiedTags[tag]), unresolvedPrimary);
+        // The tags events named are read with a GET by tag: it tells the digest and brings the
+        // manifest the copy needs, one request instead of a HEAD and a GET.
+        return await resolve(primary, tags, (tag) => (eventTags.has(tag) ? undefined : incremental.verifiedTags[tag]), unresolvedPrimary, true);
       } catch (error) {
         throw new TransferError(TRANSFER_ERROR_CODES.primary, repository, `cannot resolve tags on the primary: ${describeError(error)}`, { cause: error });
       }
@@ -328,7 +349,9 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
       secondaryListedOnce = true;
       return new Map(Object.entries(incremental.verifiedTags));
     }
-    return listSecondaryTrusting((tag) => (incremental === undefined || copiedTags.has(tag) || deletedTags.has(tag) ? undefined : incremental.verifiedTags[tag]));
+    // Incremental: a tag this sync pushed is where the registry's answer to the push said; the
+    // listing still shows it is there. Full syncs resolve every tag.
+    return listSecondaryTrusting((tag) => (incremental === undefined || deletedTags.has(tag) ? undefined : (copiedTags.get(tag) ?? incremental.verifiedTags[tag])));
   }
 
   async function listSecondaryTrusting(trusted: (tag: string) => string | undefined): Promise<TagMap> {
@@ -356,12 +379,14 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     tags: readonly string[],
     trusted: (tag: string) => string | undefined = () => undefined,
     failed?: Map<string, unknown>,
+    fetch = false,
   ): Promise<TagMap> {
     const digests = await mapLimited(tags, DEFAULT_RESOLVE_CONCURRENCY, async (tag) => {
       checkAborted();
       const known = trusted(tag);
       if (known !== undefined) return known;
       try {
+        if (fetch && client === primary) return await fetchPrimaryTag(tag);
         return (await client.headManifest(repository, tag))?.digest;
       } catch (error) {
         // One tag the registry cannot serve (a corrupt manifest: 500 after the retries) fails
@@ -426,7 +451,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
    * refuse a manifest whose blobs or children are missing, and we push
    * children first.
    */
-  function ensureManifest(digest: string): Promise<void> {
+  function ensureManifest(digest: string, tag?: string): Promise<void> {
     let pending = manifestCopies.get(digest);
     if (pending === undefined) {
       pending = (async () => {
@@ -437,12 +462,14 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
         const children = manifestChildren(manifest).filter((c) => c.role !== "subject");
         const blobs = [...new Map(children.filter((c) => c.kind === "blob").map((c) => [c.descriptor.digest, c.descriptor])).values()];
         const manifests = [...new Set(children.filter((c) => c.kind === "manifest").map((c) => c.descriptor.digest))];
-        await settleAll([...blobs.map(copyBlobOnce), ...manifests.map(ensureManifest)]);
+        await settleAll([...blobs.map(copyBlobOnce), ...manifests.map((d) => ensureManifest(d))]);
         checkAborted();
-        const pushed = await secondary.putManifest(repository, digest, manifest);
+        // With a tag, the push sets it too (the caller's tag push is then done).
+        const pushed = await secondary.putManifest(repository, tag ?? digest, manifest);
         if (pushed !== digest) {
-          throw new TransferError(TRANSFER_ERROR_CODES.secondary, repository, `the secondary stored manifest ${digest} as ${pushed}`);
+          throw new TransferError(TRANSFER_ERROR_CODES.secondary, repository, `the secondary stored ${tag === undefined ? `manifest ${digest}` : `tag "${tag}"`} as ${pushed}, expected ${digest}`);
         }
+        if (tag !== undefined) taggedByPush.set(tag, digest);
         counts.manifests++;
         touchedDigests.add(digest);
         progress({ type: "manifest", digest, mediaType: manifest.mediaType });
@@ -493,7 +520,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
         referrersApi = true;
         rememberReferrersApi(primary.url, true);
         const referrers = found.descriptors.filter((d) => isManifestMediaType(d.mediaType)).map((d) => d.digest);
-        await settleAll([...new Set(referrers)].map(ensureManifest));
+        await settleAll([...new Set(referrers)].map((d) => ensureManifest(d)));
       })();
       referrerCopies.set(digest, pending);
       if (referrersApi === undefined) referrersProbe = pending;
@@ -501,14 +528,25 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     return pending;
   }
 
-  /** Copies one tag: its tree, its referrers, then the tag itself. */
+  /**
+   * Copies one tag: its tree, its referrers, then the tag itself. When the
+   * primary has no referrers API (referrers are ordinary fallback tags), a
+   * root manifest the secondary lacks is pushed by the tag: its children are
+   * there by then, the registry stores it under its digest and sets the tag
+   * in one request.
+   */
   async function copyTag(tag: string, digest: string): Promise<void> {
-    await ensureManifest(digest);
+    // Only this call's own push counts (a repair deletes the digest, and with it the tag, first).
+    taggedByPush.delete(tag);
+    const byTag = referrersApi === false && !manifestCopies.has(digest);
+    await ensureManifest(digest, byTag ? tag : undefined);
     await copyReferrers(digest);
     checkAborted();
-    const pushed = await secondary.putManifest(repository, tag, await fetchPrimary(digest));
-    if (pushed !== digest) throw new TransferError(TRANSFER_ERROR_CODES.secondary, repository, `the secondary stored tag "${tag}" as ${pushed}, expected ${digest}`);
-    copiedTags.add(tag);
+    if (taggedByPush.get(tag) !== digest) {
+      const pushed = await secondary.putManifest(repository, tag, await fetchPrimary(digest));
+      if (pushed !== digest) throw new TransferError(TRANSFER_ERROR_CODES.secondary, repository, `the secondary stored tag "${tag}" as ${pushed}, expected ${digest}`);
+    }
+    copiedTags.set(tag, digest);
     touchedDigests.add(digest);
     progress({ type: "tag", tag, digest });
   }
@@ -658,7 +696,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     return {
       repository,
       tags: {
-        copied: [...copiedTags].sort(),
+        copied: [...copiedTags.keys()].sort(),
         unchanged: [],
         deleted: [...deletedTags].sort(),
         unremovable: [...unremovable].sort(),

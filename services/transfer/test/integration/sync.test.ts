@@ -377,6 +377,32 @@ describe("syncRepository: a primary with the OCI 1.1 referrers API", () => {
   });
 });
 
+describe("syncRepository: requests to the secondary", () => {
+  it("pushes a new root manifest by its tag alone once the primary is known to lack the referrers API", async () => {
+    const repo = "bytag/app";
+    const a = image();
+    const b = image();
+    await push(primary, repo, a, ["v1"]);
+    await sync(repo); // finds out that the primary has no referrers API (fallback tags)
+    await push(primary, repo, b, ["v2", "v3"]);
+    const puts: string[] = [];
+    const spy: RegistryClient = {
+      ...secondary,
+      putManifest: async (r: string, ref: string, m: Parameters<RegistryClient["putManifest"]>[2]) => {
+        puts.push(ref);
+        return secondary.putManifest(r, ref, m);
+      },
+    };
+    const result = await syncRepository({ primary, secondary: spy, repository: repo, db, options: OPTIONS });
+    expect(result.tags.copied).toEqual(["v2", "v3"]);
+    // One push stores the manifest and sets its tag, the other sets the second tag; none by digest.
+    expect(puts.sort()).toEqual(["v2", "v3"]);
+    await expectInSync(repo, result);
+    // A full sync afterwards reads every tag back: nothing to copy.
+    expect((await sync(repo)).tags.copied).toEqual([]);
+  });
+});
+
 describe("syncRepository: incremental event syncs", () => {
   it("resolves only the tags events named, trusting the last verified map; a full sync catches what the trust missed", async () => {
     const repo = "incremental/app";
@@ -389,18 +415,24 @@ describe("syncRepository: incremental event syncs", () => {
     // t4 is pushed (named by its event); t2 moves behind georep's back (its notification was lost).
     await push(primary, repo, b, ["t4"]);
     await push(primary, repo, b, ["t2"]);
-    const heads: string[] = [];
+    const reads: string[] = [];
     const counting = createRegistryClient({ url: primaryRegistry.url });
     const spy: RegistryClient = {
       ...counting,
       headManifest: async (r: string, ref: string) => {
-        heads.push(ref);
+        reads.push(`HEAD ${ref}`);
         return counting.headManifest(r, ref);
+      },
+      getManifest: async (r: string, ref: string) => {
+        reads.push(`GET ${ref}`);
+        return counting.getManifest(r, ref);
       },
     };
     const inc = await syncRepository({ primary: spy, secondary, repository: repo, db, options: { ...OPTIONS, incremental: { verifiedTags: first.verifiedTags, eventTags: ["t4"] } } });
     expect(inc.tags.copied).toEqual(["t4"]);
-    expect(heads.filter((h) => h.startsWith("t")).sort()).toEqual(["t4"]); // no HEAD for t1..t3
+    // t4 is read once, by tag (its digest and the manifest the copy needs); nothing for t1..t3.
+    expect(reads.filter((h) => !h.includes("sha256:"))).toEqual(["GET t4"]);
+    expect(reads.filter((h) => h.startsWith("GET sha256:"))).toEqual([]);
     expect((await secondary.headManifest(repo, "t2"))?.digest).toBe(a.digest); // the lost move is not seen…
 
     const full = await sync(repo); // …until the next full sync (re-verification)
