@@ -391,7 +391,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
           REGISTRY_TOKEN_ISSUER: TOKEN_ISSUER,
         };
         const dispatchers = await startReplicas(name, "dispatcher", { ...common, DISPATCHER_BACKFILL_INTERVAL_MS: "60000", ...options.serviceEnv });
-        const transfers = await startReplicas(name, "transfer", { ...common, SECONDARY_REGISTRY_URL: registry.url, TRANSFER_CONCURRENCY: "4", ...options.serviceEnv });
+        const transfers = await startReplicas(name, "transfer", { ...common, SECONDARY_REGISTRY_URL: registry.url, ...options.serviceEnv });
         services.dispatcher = dispatchers[0];
         services.transfer = transfers[0];
         instances["dispatcher"] = dispatchers;

@@ -14,7 +14,7 @@ import type { TransferOptions } from "./app.js";
 /** Defaults of the transfer settings. */
 export const TRANSFER_CONFIG_DEFAULTS = {
   /** Repository syncs one process runs at once. */
-  TRANSFER_CONCURRENCY: 2,
+  TRANSFER_CONCURRENCY: 8,
   /** Blobs one sync copies at once. */
   TRANSFER_BLOB_CONCURRENCY: 4,
   /** Lease on a repository's tracking row; renewed every third of it while the sync runs. */

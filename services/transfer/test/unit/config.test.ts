@@ -25,7 +25,7 @@ describe("loadTransferConfig", () => {
   it("applies the defaults", () => {
     const config = loadTransferConfig(BASE);
     expect(config).toMatchObject({
-      TRANSFER_CONCURRENCY: 2,
+      TRANSFER_CONCURRENCY: 8,
       TRANSFER_BLOB_CONCURRENCY: 4,
       TRANSFER_LEASE_MS: 60_000,
       TRANSFER_ACK_WAIT_MS: 60_000,
@@ -33,9 +33,9 @@ describe("loadTransferConfig", () => {
       TRANSFER_BACKOFF_CAP_MS: 3_600_000,
       REGISTRY_TOKEN_ISSUER: "georep",
     });
-    expect(TRANSFER_CONFIG_DEFAULTS.TRANSFER_CONCURRENCY).toBe(2);
+    expect(TRANSFER_CONFIG_DEFAULTS.TRANSFER_CONCURRENCY).toBe(8);
     const options = transferOptions(config, 42);
-    expect(options).toMatchObject({ concurrency: 2, leaseMs: 60_000, backoff: { baseMs: 10_000, capMs: 3_600_000 }, sync: { blobConcurrency: 4, deleteMissing: true } });
+    expect(options).toMatchObject({ concurrency: 8, leaseMs: 60_000, backoff: { baseMs: 10_000, capMs: 3_600_000 }, sync: { blobConcurrency: 4, deleteMissing: true } });
     expect(options.workerId).toMatch(/^secondary-1\/.+\/42\/[0-9a-f]{6}$/);
     expect(Object.isFrozen(config)).toBe(true);
   });
