@@ -22,6 +22,11 @@ export interface CopyBlobOptions {
   readonly resumeAttempts?: number;
   /** Largest blob uploaded in one PUT with its bytes (see {@link UploadOptions.monolithicMaxBytes}). */
   readonly monolithicMaxBytes?: number;
+  /**
+   * Skip the HEAD on the target: the caller believes the target lacks the
+   * blob (a mount or an upload of a blob it has anyway only costs requests).
+   */
+  readonly skipHead?: boolean;
 }
 
 export type CopyBlobAction = "skipped" | "mounted" | "uploaded";
@@ -38,8 +43,10 @@ export interface CopyBlobResult {
  * source (resumed from the target's offset after a failure).
  */
 export async function copyBlob(from: CopyEnd, to: CopyEnd, descriptor: Pick<Descriptor, "digest" | "size">, options: CopyBlobOptions = {}): Promise<CopyBlobResult> {
-  const existing = await to.client.headBlob(to.repository, descriptor.digest);
-  if (existing !== undefined && (existing.size === descriptor.size || existing.size < 0)) return { action: "skipped", bytes: 0 };
+  if (options.skipHead !== true) {
+    const existing = await to.client.headBlob(to.repository, descriptor.digest);
+    if (existing !== undefined && (existing.size === descriptor.size || existing.size < 0)) return { action: "skipped", bytes: 0 };
+  }
   let location: string | undefined;
   for (const sibling of options.mountFrom ?? []) {
     if (sibling === to.repository) continue;

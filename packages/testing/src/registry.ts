@@ -14,6 +14,16 @@ export interface RegistryUser {
   readonly password: string;
 }
 
+
+/**
+ * `GOGC` of every registry started here, and the compose files' default
+ * (`REGISTRY_GOGC`). Distribution 2.8 builds a fresh URL router for every
+ * request; collecting that garbage was a fifth of its CPU at the default
+ * (100). At 400 a registry spends about 20 % less CPU per request (measured:
+ * 2.7 → 2.1 ms per HEAD with token auth on the 2-core test machine) for a
+ * heap up to five times its live data instead of twice.
+ */
+export const REGISTRY_GOGC_DEFAULT = "400";
 /** Docker token auth: Distribution trusts JWTs signed by a key in `rootCertBundle`. */
 export type TokenAuth = TokenAuthOptions;
 
@@ -112,8 +122,9 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     command: binary,
     args: ["serve", configFile],
     logFile,
-    // Distribution reads no other config: keep REGISTRY_* from the caller's env out.
-    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("REGISTRY_"))),
+    // Distribution reads no other config: keep REGISTRY_* from the caller's env out. GOGC as the
+    // compose files set it (REGISTRY_GOGC_DEFAULT) unless the caller's env says otherwise.
+    env: { GOGC: REGISTRY_GOGC_DEFAULT, ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("REGISTRY_"))) },
     stopSignal: "SIGTERM",
     persistent: options.persistent ?? false,
     ready: async () => {

@@ -18,6 +18,7 @@ export {
   countByState,
   recordBlobs,
   blobLocations,
+  blobPlaces,
   forgetRepositoryBlobs,
   migrateTracking,
   requestStaleSyncs,

@@ -549,6 +549,24 @@ export async function blobLocations(db: TrackingDb, digest: string, except: stri
   return r.map((x) => x.repository);
 }
 
+/**
+ * Where the secondary is known to hold `digest`: whether `repository`
+ * itself holds it, and up to `limit` other repositories, most recently seen
+ * first. One query for what {@link blobLocations} and a HEAD would tell.
+ */
+export async function blobPlaces(db: TrackingDb, digest: string, repository: string, limit = 3): Promise<{ here: boolean; elsewhere: string[] }> {
+  const r = await db
+    .selectFrom("blob_location")
+    .select("repository")
+    .where("digest", "=", digest)
+    .orderBy(sql`repository = ${repository}`, "desc")
+    .orderBy("seen_at", "desc")
+    .limit(limit + 1)
+    .execute();
+  const here = r[0]?.repository === repository;
+  return { here, elsewhere: r.map((x) => x.repository).filter((x) => x !== repository).slice(0, limit) };
+}
+
 /** Forgets blob locations of a repository (it was deleted on the secondary). */
 export async function forgetRepositoryBlobs(db: TrackingDb, repository: string): Promise<void> {
   await db.deleteFrom("blob_location").where("repository", "=", repository).execute();

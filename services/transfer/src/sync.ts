@@ -28,7 +28,7 @@ import {
   repositoryScope,
 } from "@georep/registry-client";
 import type { CopyBlobAction, Descriptor, Manifest, Referrers, RegistryClient } from "@georep/registry-client";
-import { blobLocations, forgetRepositoryBlobs, recordBlobs } from "@georep/tracking";
+import { blobPlaces, forgetRepositoryBlobs, recordBlobs } from "@georep/tracking";
 import type { AwaitedTag, IncrementalBasis, TrackingDb } from "@georep/tracking";
 import { TRANSFER_ERROR_CODES, TagsFailedError, TransferError, describeError } from "./errors.js";
 import type { TagFailure } from "./errors.js";
@@ -42,6 +42,12 @@ export const DEFAULT_RESOLVE_CONCURRENCY = 16;
 export const DEFAULT_MAX_PASSES = 3;
 /** Blob locations tried as mount sources per blob. */
 export const MOUNT_CANDIDATES = 3;
+/**
+ * An event sync uploads a blob up to this size that tracking knows nowhere
+ * on the secondary without asking first (HEAD): a new image's config and
+ * small layers are new, and sending such a blob twice costs less than asking.
+ */
+export const UNASKED_UPLOAD_MAX_BYTES = 1024 * 1024;
 
 /** How a sync behaves. */
 export interface SyncOptions {
@@ -245,6 +251,9 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
   /** Whether the secondary can delete a tag alone (OCI 1.1 / Distribution 3); found out on first use. */
   let tagDeletion: boolean | undefined;
 
+  /** Event syncs trust tracking's blob locations and ask the secondary less (see copyBlobOnce). */
+  const trustLocations = incremental !== undefined;
+
   const fetchPrimary = (digest: string): Promise<Manifest> => {
     let pending = primaryManifests.get(digest);
     if (pending === undefined) {
@@ -422,12 +431,21 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
         let result: Awaited<ReturnType<typeof copyBlob>>;
         try {
           if (sibling !== undefined && sibling.repository !== repository) await sibling.done;
-          const known = await blobLocations(db, descriptor.digest, repository, MOUNT_CANDIDATES);
-          const mountFrom = [...new Set([...(sibling === undefined ? [] : [sibling.repository]), ...known])].filter((r) => r !== repository);
-          result = await copyBlob(from, to, descriptor, {
-            mountFrom,
-            ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
-          });
+          const places = await blobPlaces(db, descriptor.digest, repository, MOUNT_CANDIDATES);
+          const mountFrom = [...new Set([...(sibling === undefined ? [] : [sibling.repository]), ...places.elsewhere])].filter((r) => r !== repository);
+          if (trustLocations && places.here && sibling === undefined) {
+            // Tracking saw it here: an event sync believes it (a manifest push refused for a missing
+            // blob makes ensureManifest check every blob of that manifest for real).
+            result = { action: "skipped", bytes: 0 };
+          } else {
+            result = await copyBlob(from, to, descriptor, {
+              mountFrom,
+              // A mount tells by itself whether the blob is there; a small blob tracking knows
+              // nowhere is new (an event sync's config): neither needs a HEAD first.
+              skipHead: trustLocations && (mountFrom.length > 0 || (!places.here && descriptor.size <= UNASKED_UPLOAD_MAX_BYTES)),
+              ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
+            });
+          }
         } finally {
           finished();
           if (mine !== undefined && inFlightBlobs?.get(descriptor.digest) === mine) inFlightBlobs.delete(descriptor.digest);
@@ -451,12 +469,12 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
    * refuse a manifest whose blobs or children are missing, and we push
    * children first.
    */
-  function ensureManifest(digest: string, tag?: string): Promise<void> {
+  function ensureManifest(digest: string, tag?: string, assumeAbsent = false): Promise<void> {
     let pending = manifestCopies.get(digest);
     if (pending === undefined) {
       pending = (async () => {
         checkAborted();
-        if ((await secondary.headManifest(repository, digest)) !== undefined) return;
+        if (!assumeAbsent && (await secondary.headManifest(repository, digest)) !== undefined) return;
         const manifest = await fetchPrimary(digest);
         // The subject is someone else's image (and need not exist first); referrers are copied after their subject.
         const children = manifestChildren(manifest).filter((c) => c.role !== "subject");
@@ -465,7 +483,22 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
         await settleAll([...blobs.map(copyBlobOnce), ...manifests.map((d) => ensureManifest(d))]);
         checkAborted();
         // With a tag, the push sets it too (the caller's tag push is then done).
-        const pushed = await secondary.putManifest(repository, tag ?? digest, manifest);
+        let pushed: string;
+        try {
+          pushed = await secondary.putManifest(repository, tag ?? digest, manifest);
+        } catch (error) {
+          if (!trustLocations || !(error instanceof RegistryHttpError) || error.ociCode !== "MANIFEST_BLOB_UNKNOWN") throw error;
+          // A blob tracking placed here is not (garbage-collected, deleted by hand): check and copy
+          // each blob of this manifest for real, then push again.
+          await settleAll(
+            blobs.map(async (b) => {
+              await copyBlob(from, to, b, options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize });
+              storedBlobs.add(b.digest);
+            }),
+          );
+          checkAborted();
+          pushed = await secondary.putManifest(repository, tag ?? digest, manifest);
+        }
         if (pushed !== digest) {
           throw new TransferError(TRANSFER_ERROR_CODES.secondary, repository, `the secondary stored ${tag === undefined ? `manifest ${digest}` : `tag "${tag}"`} as ${pushed}, expected ${digest}`);
         }
@@ -539,7 +572,10 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     // Only this call's own push counts (a repair deletes the digest, and with it the tag, first).
     taggedByPush.delete(tag);
     const byTag = referrersApi === false && !manifestCopies.has(digest);
-    await ensureManifest(digest, byTag ? tag : undefined);
+    // An event sync copying a pushed tag to a digest the secondary's verified tags do not have:
+    // the manifest is new there, no need to ask (if it is there, pushing it again is harmless).
+    const assumeAbsent = incremental !== undefined && eventTags.has(tag) && !Object.values(incremental.verifiedTags).includes(digest);
+    await ensureManifest(digest, byTag ? tag : undefined, assumeAbsent);
     await copyReferrers(digest);
     checkAborted();
     if (taggedByPush.get(tag) !== digest) {

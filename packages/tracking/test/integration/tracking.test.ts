@@ -4,7 +4,7 @@ import pg from "pg";
 import { startPostgres } from "@georep/testing";
 import type { RunningPostgres } from "@georep/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { claim, complete, isPaused, lagPercentiles, pauseState, recentSyncs, setPaused, requestStaleSyncs, countByState, fail, getRow, inFlight, migrateTracking, reconcileCatalog, recordBlobs, blobLocations, releaseExpiredLeases, renewLease, requestSync, takeDispatchable } from "../../src/index.js";
+import { claim, complete, isPaused, lagPercentiles, pauseState, recentSyncs, setPaused, requestStaleSyncs, countByState, fail, getRow, inFlight, migrateTracking, reconcileCatalog, recordBlobs, blobLocations, blobPlaces, releaseExpiredLeases, renewLease, requestSync, takeDispatchable } from "../../src/index.js";
 import type { TrackingDatabase } from "../../src/index.js";
 
 let server: RunningPostgres;
@@ -242,6 +242,9 @@ describe("tracking rows", () => {
     await recordBlobs(db, "team/b", ["sha256:1"]);
     expect((await blobLocations(db, "sha256:1", "team/c")).sort()).toEqual(["team/a", "team/b"]);
     expect(await blobLocations(db, "sha256:1", "team/a")).toEqual(["team/b"]);
+    expect(await blobPlaces(db, "sha256:1", "team/a")).toEqual({ here: true, elsewhere: ["team/b"] });
+    expect(await blobPlaces(db, "sha256:2", "team/b")).toEqual({ here: false, elsewhere: ["team/a"] });
+    expect(await blobPlaces(db, "sha256:3", "team/a")).toEqual({ here: false, elsewhere: [] });
   });
 
   it("keeps a history of finished syncs, with a lag sample only when the sync covered a new event", async () => {

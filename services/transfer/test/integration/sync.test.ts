@@ -403,6 +403,67 @@ describe("syncRepository: requests to the secondary", () => {
   });
 });
 
+describe("syncRepository: event syncs trust tracking's blob locations", () => {
+  /** The secondary client, recording HEADs of blobs and manifests. */
+  function headSpy(heads: string[]): RegistryClient {
+    return {
+      ...secondary,
+      headBlob: async (r: string, d: string) => {
+        heads.push(`blob ${d}`);
+        return secondary.headBlob(r, d);
+      },
+      headManifest: async (r: string, ref: string) => {
+        heads.push(`manifest ${ref}`);
+        return secondary.headManifest(r, ref);
+      },
+    };
+  }
+
+  it("copies a pushed image without asking the secondary what it has: a layer tracking saw there, a new config, a new manifest", async () => {
+    const repo = "trust/app";
+    const base = blob(randomBytes(4096), MT.ociLayer);
+    const a = image({ layers: [base] });
+    const b = image({ layers: [base] });
+    await push(primary, repo, a, ["v1"]);
+    const first = await sync(repo); // records where the layer is
+    await push(primary, repo, b, ["v2"]);
+    const heads: string[] = [];
+    const result = await syncRepository({ primary, secondary: headSpy(heads), repository: repo, db, options: { ...OPTIONS, incremental: { verifiedTags: first.verifiedTags, eventTags: ["v2"] } } });
+    expect(result.tags.copied).toEqual(["v2"]);
+    expect(heads).toEqual([]);
+    expect(result.blobs).toEqual({ copied: 1, skipped: 1, mounted: 0 });
+    await expectBlobs(repo, b.blobs);
+    expect((await secondary.headManifest(repo, "v2"))?.digest).toBe(b.digest);
+  });
+
+  it("a blob tracking places wrongly (deleted on the secondary since) is found by the refused manifest push and copied", async () => {
+    const repo = "trust/stale";
+    const base = blob(randomBytes(4096), MT.ociLayer);
+    const a = image({ layers: [base] });
+    const b = image({ layers: [base] });
+    await push(primary, repo, a, ["v1"]);
+    const first = await sync(repo);
+    // The layer goes from the secondary repository behind tracking's back.
+    const res = await fetch(`${secondaryRegistry.url}/v2/${repo}/blobs/${base.digest}`, { method: "DELETE" });
+    expect(res.status).toBe(202);
+    expect(await secondary.headBlob(repo, base.digest)).toBeUndefined();
+    await push(primary, repo, b, ["v2"]);
+    const result = await syncRepository({ primary, secondary, repository: repo, db, options: { ...OPTIONS, incremental: { verifiedTags: first.verifiedTags, eventTags: ["v2"] } } });
+    expect(result.tags.copied).toEqual(["v2"]);
+    await expectBlobs(repo, b.blobs);
+    expect((await secondary.headManifest(repo, "v2"))?.digest).toBe(b.digest);
+  });
+
+  it("a full sync asks as before (HEAD before copying)", async () => {
+    const repo = "trust/full";
+    const a = image();
+    await push(primary, repo, a, ["v1"]);
+    const heads: string[] = [];
+    await syncRepository({ primary, secondary: headSpy(heads), repository: repo, db, options: OPTIONS });
+    expect(heads.filter((h) => h.startsWith("blob ")).sort()).toEqual(a.blobs.map((x) => `blob ${x.digest}`).sort());
+  });
+});
+
 describe("syncRepository: incremental event syncs", () => {
   it("resolves only the tags events named, trusting the last verified map; a full sync catches what the trust missed", async () => {
     const repo = "incremental/app";
