@@ -251,6 +251,8 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
   /** Whether the secondary can delete a tag alone (OCI 1.1 / Distribution 3); found out on first use. */
   let tagDeletion: boolean | undefined;
 
+  /** The first listing found no tag on the secondary: its manifests are new there. */
+  let secondaryWasEmpty = false;
   /** Event syncs trust tracking's blob locations and ask the secondary less (see copyBlobOnce). */
   const trustLocations = incremental !== undefined;
 
@@ -441,8 +443,8 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
             result = await copyBlob(from, to, descriptor, {
               mountFrom,
               // A mount tells by itself whether the blob is there; a small blob tracking knows
-              // nowhere is new (an event sync's config): neither needs a HEAD first.
-              skipHead: trustLocations && (mountFrom.length > 0 || (!places.here && descriptor.size <= UNASKED_UPLOAD_MAX_BYTES)),
+              // nowhere is most likely new (a config, a small layer): neither needs a HEAD first.
+              skipHead: mountFrom.length > 0 || (!places.here && descriptor.size <= UNASKED_UPLOAD_MAX_BYTES),
               ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
             });
           }
@@ -574,7 +576,8 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     const byTag = referrersApi === false && !manifestCopies.has(digest);
     // An event sync copying a pushed tag to a digest the secondary's verified tags do not have:
     // the manifest is new there, no need to ask (if it is there, pushing it again is harmless).
-    const assumeAbsent = incremental !== undefined && eventTags.has(tag) && !Object.values(incremental.verifiedTags).includes(digest);
+    // Likewise when the secondary had no tag at all in the repository (a backfill's new repository).
+    const assumeAbsent = secondaryWasEmpty || (incremental !== undefined && eventTags.has(tag) && !Object.values(incremental.verifiedTags).includes(digest));
     await ensureManifest(digest, byTag ? tag : undefined, assumeAbsent);
     await copyReferrers(digest);
     checkAborted();
@@ -756,6 +759,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
       checkAborted();
       const primaryTags = await listPrimary();
       const secondaryTags = await listSecondary();
+      if (pass === 1) secondaryWasEmpty = secondaryTags.size === 0;
       if (primaryTags === undefined) {
         if (options.deleteMissing) await removeRepository(secondaryTags);
         const remaining = await listSecondary();

@@ -15,7 +15,7 @@ import type { TrackingDatabase } from "@georep/tracking";
 import { freePort, startPostgres, startRegistry } from "@georep/testing";
 import type { RunningPostgres, RunningRegistry } from "@georep/testing";
 import { TagsFailedError, TransferError } from "../../src/errors.js";
-import { syncRepository, tagListChecksum } from "../../src/sync.js";
+import { UNASKED_UPLOAD_MAX_BYTES, syncRepository, tagListChecksum } from "../../src/sync.js";
 import type { InFlightBlobs, SyncOptions, SyncResult } from "../../src/sync.js";
 import { MT, artifact, blob, buildkitCache, descriptor, checksumOf, digestTag, image, index, push, pushTree, referrersIndex, tagMap } from "../content.js";
 
@@ -454,13 +454,16 @@ describe("syncRepository: event syncs trust tracking's blob locations", () => {
     expect((await secondary.headManifest(repo, "v2"))?.digest).toBe(b.digest);
   });
 
-  it("a full sync asks as before (HEAD before copying)", async () => {
-    const repo = "trust/full";
-    const a = image();
+  it("asks before sending a large blob tracking knows nowhere, not before a small one", async () => {
+    const repo = "trust/large";
+    const large = blob(randomBytes(UNASKED_UPLOAD_MAX_BYTES + 1), MT.ociLayer);
+    const a = image({ layers: [large] });
     await push(primary, repo, a, ["v1"]);
     const heads: string[] = [];
-    await syncRepository({ primary, secondary: headSpy(heads), repository: repo, db, options: OPTIONS });
-    expect(heads.filter((h) => h.startsWith("blob ")).sort()).toEqual(a.blobs.map((x) => `blob ${x.digest}`).sort());
+    const result = await syncRepository({ primary, secondary: headSpy(heads), repository: repo, db, options: OPTIONS });
+    expect(heads.filter((h) => h.startsWith("blob "))).toEqual([`blob ${large.digest}`]);
+    expect(result.blobs).toEqual({ copied: 2, skipped: 0, mounted: 0 });
+    await expectBlobs(repo, a.blobs);
   });
 });
 
