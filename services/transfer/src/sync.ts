@@ -348,7 +348,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     }
     try {
       // Incremental: only tags named by events since the last sync, and tags it did not know, are resolved.
-      return await resolve(primary, tags, (tag) => (incremental === undefined || eventTags.has(tag) ? undefined : incremental.verifiedTags[tag]), unresolvedPrimary);
+      return await resolve(primary, tags, (tag) => (incremental === undefined || eventTags.has(tag) ? undefined : incremental.verifiedTags[tag]), unresolvedPrimary, secondaryWasEmpty);
     } catch (error) {
       throw new TransferError(TRANSFER_ERROR_CODES.primary, repository, `cannot resolve tags on the primary: ${describeError(error)}`, { cause: error });
     }
@@ -360,9 +360,10 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
       secondaryListedOnce = true;
       return new Map(Object.entries(incremental.verifiedTags));
     }
-    // Incremental: a tag this sync pushed is where the registry's answer to the push said; the
-    // listing still shows it is there. Full syncs resolve every tag.
-    return listSecondaryTrusting((tag) => (incremental === undefined || deletedTags.has(tag) ? undefined : (copiedTags.get(tag) ?? incremental.verifiedTags[tag])));
+    // A tag this sync pushed is where the registry's answer to the push said (the listing still
+    // shows it is there, and full syncs read every manifest back); an incremental sync trusts
+    // the last verified map for the others, a full sync resolves them.
+    return listSecondaryTrusting((tag) => (deletedTags.has(tag) ? undefined : (copiedTags.get(tag) ?? (incremental === undefined ? undefined : incremental.verifiedTags[tag]))));
   }
 
   async function listSecondaryTrusting(trusted: (tag: string) => string | undefined): Promise<TagMap> {
@@ -431,6 +432,8 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
         const mine = sibling === undefined ? { repository, done: new Promise<void>((r) => (finished = r)) } : undefined;
         if (mine !== undefined) inFlightBlobs?.set(descriptor.digest, mine);
         let result: Awaited<ReturnType<typeof copyBlob>>;
+        /** Tracking already places it here and this sync believed it: nothing new to record. */
+        let trustedHere = false;
         try {
           if (sibling !== undefined && sibling.repository !== repository) await sibling.done;
           const places = await blobPlaces(db, descriptor.digest, repository, MOUNT_CANDIDATES);
@@ -439,6 +442,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
             // Tracking saw it here: an event sync believes it (a manifest push refused for a missing
             // blob makes ensureManifest check every blob of that manifest for real).
             result = { action: "skipped", bytes: 0 };
+            trustedHere = true;
           } else {
             result = await copyBlob(from, to, descriptor, {
               mountFrom,
@@ -452,12 +456,12 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
           finished();
           if (mine !== undefined && inFlightBlobs?.get(descriptor.digest) === mine) inFlightBlobs.delete(descriptor.digest);
         }
-        // Tell other processes at once (they mount instead of copying it again).
-        await recordBlobs(db, repository, [descriptor.digest]).catch(() => undefined);
+        // Tell other processes at once (they mount instead of copying it again); when that fails,
+        // the end of the sync records it.
+        if (!trustedHere) await recordBlobs(db, repository, [descriptor.digest]).catch(() => storedBlobs.add(descriptor.digest));
         if (result.action === "uploaded") counts.copied++;
         else counts[result.action]++;
         counts.bytes += result.bytes;
-        storedBlobs.add(descriptor.digest);
         progress({ type: "blob", digest: descriptor.digest, action: result.action, bytes: result.bytes });
       });
       blobCopies.set(descriptor.digest, pending);
@@ -757,9 +761,12 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
   try {
     for (let pass = 1; pass <= maxPasses; pass++) {
       checkAborted();
+      // The secondary first: when it has no tag of the repository, the primary's tags are read
+      // with GETs by tag (each copied anyway), not HEADs followed by GETs.
+      const secondaryFirst = pass === 1 ? await listSecondary() : undefined;
+      if (secondaryFirst !== undefined) secondaryWasEmpty = secondaryFirst.size === 0;
       const primaryTags = await listPrimary();
-      const secondaryTags = await listSecondary();
-      if (pass === 1) secondaryWasEmpty = secondaryTags.size === 0;
+      const secondaryTags = secondaryFirst ?? (await listSecondary());
       if (primaryTags === undefined) {
         if (options.deleteMissing) await removeRepository(secondaryTags);
         const remaining = await listSecondary();
