@@ -13,6 +13,7 @@ import type { Descriptor, IndexManifest, Manifest } from "./manifest/manifest.js
 import { MANIFEST_ACCEPT, MEDIA_TYPES, normalizeContentType } from "./manifest/media-types.js";
 import { referrersFallbackTag } from "./manifest/children.js";
 import { computeDigest, parseDigest } from "./ref/digest.js";
+import type { DigestAlgorithm } from "./ref/digest.js";
 import { validateRepositoryName, validateTag } from "./ref/reference.js";
 import { CATALOG_SCOPE, repositoryScope } from "./transport/auth.js";
 import { createTransport } from "./transport/transport.js";
@@ -376,6 +377,21 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
       if (reference.includes(":") && manifest.digest !== reference) {
         const actual = reference.startsWith("sha256:") ? manifest.digest : computeDigest(raw, parseDigest(reference).algorithm);
         if (actual !== reference) throw new InvalidManifestError(`content digest ${actual} does not match the requested ${reference}`, { repository, digest: reference });
+      }
+      if (!reference.includes(":")) {
+        // By tag, the registry's Docker-Content-Digest is what the tag points at: bytes that hash
+        // to something else are damaged (stored or in transit), not another manifest.
+        const stated = header(res, "docker-content-digest");
+        let algorithm: DigestAlgorithm | undefined;
+        try {
+          algorithm = stated === undefined ? undefined : parseDigest(stated).algorithm;
+        } catch {
+          algorithm = undefined; // a malformed header proves nothing either way
+        }
+        if (stated !== undefined && algorithm !== undefined) {
+          const actual = algorithm === "sha256" ? manifest.digest : computeDigest(raw, algorithm);
+          if (actual !== stated) throw new InvalidManifestError(`content digest ${actual} of tag "${reference}" does not match the registry's Docker-Content-Digest ${stated}`, { repository, digest: stated });
+        }
       }
       return manifest;
     },

@@ -113,6 +113,20 @@ describe("manifest digests the registry does not vouch for", () => {
     expect((error as InvalidManifestError).digest).toBe(asked);
     expect((error as InvalidManifestError).message).toContain(sha256(raw));
   });
+
+  it("getManifest by tag rejects content that does not hash to the registry's Docker-Content-Digest, and takes content that does", async () => {
+    const raw = oddBytes(imageManifest({ mediaType: MEDIA_TYPES.ociManifest, configMediaType: MEDIA_TYPES.ociConfig, layerMediaType: MEDIA_TYPES.ociLayerGzip }));
+    const stated = fakeDigest("what the tag points at");
+    const fx = await serve((_req, res, url) =>
+      sendBytes(res, 200, raw, { "content-type": MEDIA_TYPES.ociManifest, "docker-content-digest": url.pathname.endsWith("/damaged") ? stated : sha256(raw) }),
+    );
+    const client = createRegistryClient({ url: fx.url });
+    const error = await client.getManifest(REPO, "damaged").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidManifestError);
+    expect((error as InvalidManifestError).digest).toBe(stated);
+    expect((error as InvalidManifestError).message).toContain('tag "damaged"');
+    expect((await client.getManifest(REPO, "intact")).digest).toBe(sha256(raw));
+  });
 });
 
 describe("referrers", () => {

@@ -55,6 +55,12 @@ async function shortReadSource(blob: Buffer, cuts: readonly number[], options: {
   return { fixture, digest };
 }
 
+/** A memory registry behind a fixture server: the target of a copy. */
+async function memoryTarget(): Promise<{ store: ReturnType<typeof createMemoryRegistry>; fixture: HttpFixture }> {
+  const store = createMemoryRegistry();
+  return { store, fixture: await startFixture((req, res, url) => store.handle(req, res, url)) };
+}
+
 function client(url: string): RegistryClient {
   return createRegistryClient({ url, retry: FAST });
 }
@@ -64,8 +70,7 @@ describe("a short read from the source", () => {
     const blob = randomBytes(256 * 1024);
     const cutAt = 100_000;
     const { fixture: source, digest } = await shortReadSource(blob, [cutAt]);
-    const targetStore = createMemoryRegistry();
-    const target = await startFixture((req, res, url) => targetStore.handle(req, res, url));
+    const { store: targetStore, fixture: target } = await memoryTarget();
     try {
       // PATCH uploads (the monolithic PUT of small blobs has its own test below).
       const result = await copyBlob({ client: client(source.url), repository: SOURCE_REPO }, { client: client(target.url), repository: TARGET_REPO }, { digest, size: blob.length }, { monolithicMaxBytes: 0 });
@@ -95,8 +100,7 @@ describe("a short read from the source", () => {
     const blob = randomBytes(256 * 1024);
     const cutAt = 100_000;
     const { fixture: source, digest } = await shortReadSource(blob, [cutAt]);
-    const targetStore = createMemoryRegistry();
-    const target = await startFixture((req, res, url) => targetStore.handle(req, res, url));
+    const { store: targetStore, fixture: target } = await memoryTarget();
     try {
       expect(await copyBlob({ client: client(source.url), repository: SOURCE_REPO }, { client: client(target.url), repository: TARGET_REPO }, { digest, size: blob.length })).toEqual({ action: "uploaded", bytes: blob.length });
       expect(targetStore.getBlob(TARGET_REPO, digest)?.equals(blob)).toBe(true);
@@ -115,8 +119,7 @@ describe("a short read from the source", () => {
     const blob = randomBytes(256 * 1024);
     const cutAt = 100_000;
     const { fixture: source, digest } = await shortReadSource(blob, [cutAt], { ignoreRange: true });
-    const targetStore = createMemoryRegistry();
-    const target = await startFixture((req, res, url) => targetStore.handle(req, res, url));
+    const { store: targetStore, fixture: target } = await memoryTarget();
     try {
       await copyBlob({ client: client(source.url), repository: SOURCE_REPO }, { client: client(target.url), repository: TARGET_REPO }, { digest, size: blob.length }, { monolithicMaxBytes: 0 });
       expect(targetStore.getBlob(TARGET_REPO, digest)?.equals(blob)).toBe(true);
@@ -133,8 +136,7 @@ describe("a short read from the source", () => {
     const cutAt = 100_000;
     // The upload's GET is cut at 100 000 bytes, then the re-read of those bytes (to rebuild the hash) at 50 000.
     const { fixture: source, digest } = await shortReadSource(blob, [cutAt, 50_000]);
-    const targetStore = createMemoryRegistry();
-    const target = await startFixture((req, res, url) => targetStore.handle(req, res, url));
+    const { store: targetStore, fixture: target } = await memoryTarget();
     try {
       await copyBlob({ client: client(source.url), repository: SOURCE_REPO }, { client: client(target.url), repository: TARGET_REPO }, { digest, size: blob.length }, { resumeAttempts: 3 });
       expect(targetStore.getBlob(TARGET_REPO, digest)?.equals(blob)).toBe(true);
@@ -148,8 +150,7 @@ describe("a short read from the source", () => {
   it("fails with the source's error once resumeAttempts are spent", async () => {
     const blob = randomBytes(256 * 1024);
     const { fixture: source, digest } = await shortReadSource(blob, [100_000, 50_000, 50_000]);
-    const targetStore = createMemoryRegistry();
-    const target = await startFixture((req, res, url) => targetStore.handle(req, res, url));
+    const { store: targetStore, fixture: target } = await memoryTarget();
     try {
       await expect(
         copyBlob({ client: client(source.url), repository: SOURCE_REPO }, { client: client(target.url), repository: TARGET_REPO }, { digest, size: blob.length }, { resumeAttempts: 2 }),
@@ -266,8 +267,7 @@ describe("wrong bytes from the source", () => {
 
 describe("upload requests", () => {
   it("a blob up to monolithicMaxBytes goes up as POST and one PUT with its bytes; a larger one as POST, PATCH and an empty PUT", async () => {
-    const store = createMemoryRegistry();
-    const target = await startFixture((req, res, url) => store.handle(req, res, url));
+    const { store, fixture: target } = await memoryTarget();
     try {
       const c = client(target.url);
       const small = randomBytes(1000);
@@ -287,8 +287,7 @@ describe("upload requests", () => {
   });
 
   it("a PUT with the wrong bytes for its digest never becomes a blob", async () => {
-    const store = createMemoryRegistry();
-    const target = await startFixture((req, res, url) => store.handle(req, res, url));
+    const { store, fixture: target } = await memoryTarget();
     try {
       const bytes = randomBytes(1000);
       const claimed = sha256(randomBytes(1000));

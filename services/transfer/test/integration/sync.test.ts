@@ -54,6 +54,29 @@ async function expectInSync(repository: string, result: SyncResult): Promise<Map
   return s;
 }
 
+/** `client`, writing each manifest HEAD, GET and PUT and each blob HEAD to `log` ("HEAD blob <digest>", "PUT manifest <ref>"). */
+function recording(client: RegistryClient, log: string[]): RegistryClient {
+  return {
+    ...client,
+    headBlob: async (r, digest) => {
+      log.push(`HEAD blob ${digest}`);
+      return client.headBlob(r, digest);
+    },
+    headManifest: async (r, ref) => {
+      log.push(`HEAD manifest ${ref}`);
+      return client.headManifest(r, ref);
+    },
+    getManifest: async (r, ref) => {
+      log.push(`GET manifest ${ref}`);
+      return client.getManifest(r, ref);
+    },
+    putManifest: async (r, ref, m) => {
+      log.push(`PUT manifest ${ref}`);
+      return client.putManifest(r, ref, m);
+    },
+  };
+}
+
 /** The blob bytes on the secondary equal the originals. */
 async function expectBlobs(repository: string, blobs: readonly { digest: string; bytes: Buffer }[]): Promise<void> {
   for (const b of blobs) {
@@ -385,18 +408,11 @@ describe("syncRepository: requests to the secondary", () => {
     await push(primary, repo, a, ["v1"]);
     await sync(repo); // finds out that the primary has no referrers API (fallback tags)
     await push(primary, repo, b, ["v2", "v3"]);
-    const puts: string[] = [];
-    const spy: RegistryClient = {
-      ...secondary,
-      putManifest: async (r: string, ref: string, m: Parameters<RegistryClient["putManifest"]>[2]) => {
-        puts.push(ref);
-        return secondary.putManifest(r, ref, m);
-      },
-    };
-    const result = await syncRepository({ primary, secondary: spy, repository: repo, db, options: OPTIONS });
+    const requests: string[] = [];
+    const result = await syncRepository({ primary, secondary: recording(secondary, requests), repository: repo, db, options: OPTIONS });
     expect(result.tags.copied).toEqual(["v2", "v3"]);
     // One push stores the manifest and sets its tag, the other sets the second tag; none by digest.
-    expect(puts.sort()).toEqual(["v2", "v3"]);
+    expect(requests.filter((r) => r.startsWith("PUT manifest")).sort()).toEqual(["PUT manifest v2", "PUT manifest v3"]);
     await expectInSync(repo, result);
     // A full sync afterwards reads every tag back: nothing to copy.
     expect((await sync(repo)).tags.copied).toEqual([]);
@@ -404,20 +420,6 @@ describe("syncRepository: requests to the secondary", () => {
 });
 
 describe("syncRepository: event syncs trust tracking's blob locations", () => {
-  /** The secondary client, recording HEADs of blobs and manifests. */
-  function headSpy(heads: string[]): RegistryClient {
-    return {
-      ...secondary,
-      headBlob: async (r: string, d: string) => {
-        heads.push(`blob ${d}`);
-        return secondary.headBlob(r, d);
-      },
-      headManifest: async (r: string, ref: string) => {
-        heads.push(`manifest ${ref}`);
-        return secondary.headManifest(r, ref);
-      },
-    };
-  }
 
   it("copies a pushed image without asking the secondary what it has: a layer tracking saw there, a new config, a new manifest", async () => {
     const repo = "trust/app";
@@ -427,10 +429,10 @@ describe("syncRepository: event syncs trust tracking's blob locations", () => {
     await push(primary, repo, a, ["v1"]);
     const first = await sync(repo); // records where the layer is
     await push(primary, repo, b, ["v2"]);
-    const heads: string[] = [];
-    const result = await syncRepository({ primary, secondary: headSpy(heads), repository: repo, db, options: { ...OPTIONS, incremental: { verifiedTags: first.verifiedTags, eventTags: ["v2"] } } });
+    const requests: string[] = [];
+    const result = await syncRepository({ primary, secondary: recording(secondary, requests), repository: repo, db, options: { ...OPTIONS, incremental: { verifiedTags: first.verifiedTags, eventTags: ["v2"] } } });
     expect(result.tags.copied).toEqual(["v2"]);
-    expect(heads).toEqual([]);
+    expect(requests.filter((r) => r.startsWith("HEAD"))).toEqual([]);
     expect(result.blobs).toEqual({ copied: 1, skipped: 1, mounted: 0 });
     await expectBlobs(repo, b.blobs);
     expect((await secondary.headManifest(repo, "v2"))?.digest).toBe(b.digest);
@@ -459,9 +461,9 @@ describe("syncRepository: event syncs trust tracking's blob locations", () => {
     const large = blob(randomBytes(UNASKED_UPLOAD_MAX_BYTES + 1), MT.ociLayer);
     const a = image({ layers: [large] });
     await push(primary, repo, a, ["v1"]);
-    const heads: string[] = [];
-    const result = await syncRepository({ primary, secondary: headSpy(heads), repository: repo, db, options: OPTIONS });
-    expect(heads.filter((h) => h.startsWith("blob "))).toEqual([`blob ${large.digest}`]);
+    const requests: string[] = [];
+    const result = await syncRepository({ primary, secondary: recording(secondary, requests), repository: repo, db, options: OPTIONS });
+    expect(requests.filter((h) => h.startsWith("HEAD blob "))).toEqual([`HEAD blob ${large.digest}`]);
     expect(result.blobs).toEqual({ copied: 2, skipped: 0, mounted: 0 });
     await expectBlobs(repo, a.blobs);
   });
@@ -480,23 +482,11 @@ describe("syncRepository: incremental event syncs", () => {
     await push(primary, repo, b, ["t4"]);
     await push(primary, repo, b, ["t2"]);
     const reads: string[] = [];
-    const counting = createRegistryClient({ url: primaryRegistry.url });
-    const spy: RegistryClient = {
-      ...counting,
-      headManifest: async (r: string, ref: string) => {
-        reads.push(`HEAD ${ref}`);
-        return counting.headManifest(r, ref);
-      },
-      getManifest: async (r: string, ref: string) => {
-        reads.push(`GET ${ref}`);
-        return counting.getManifest(r, ref);
-      },
-    };
-    const inc = await syncRepository({ primary: spy, secondary, repository: repo, db, options: { ...OPTIONS, incremental: { verifiedTags: first.verifiedTags, eventTags: ["t4"] } } });
+    const inc = await syncRepository({ primary: recording(primary, reads), secondary, repository: repo, db, options: { ...OPTIONS, incremental: { verifiedTags: first.verifiedTags, eventTags: ["t4"] } } });
     expect(inc.tags.copied).toEqual(["t4"]);
     // t4 is read once, by tag (its digest and the manifest the copy needs); nothing for t1..t3.
-    expect(reads.filter((h) => !h.includes("sha256:"))).toEqual(["GET t4"]);
-    expect(reads.filter((h) => h.startsWith("GET sha256:"))).toEqual([]);
+    expect(reads.filter((h) => h.includes("manifest") && !h.includes("sha256:"))).toEqual(["GET manifest t4"]);
+    expect(reads.filter((h) => h.startsWith("GET manifest sha256:"))).toEqual([]);
     expect((await secondary.headManifest(repo, "t2"))?.digest).toBe(a.digest); // the lost move is not seen…
 
     const full = await sync(repo); // …until the next full sync (re-verification)
