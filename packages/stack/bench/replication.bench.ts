@@ -4,8 +4,13 @@
  * same run:
  *
  * - push-to-available time on the secondary for an image of 4 random layers
- *   (BENCH_IMAGE_MB in total, default 1024), vs `skopeo copy` of the same
- *   image from the primary into a fresh registry of the same kind;
+ *   (BENCH_IMAGE_MB in total, default 1024), vs `skopeo copy` from the
+ *   primary into a fresh registry of the same kind of an image of the same
+ *   size, started the moment its push returns (replication paused meanwhile,
+ *   so the stack does not copy it too). Both copies start right after their
+ *   push, with that push's writes still going to disk: the copy of a
+ *   replicated push never gets a quiet disk, and a `sync` before skopeo only
+ *   (as before) measured skopeo under easier conditions;
  * - the peak RSS of the secondary's transfer process after that copy.
  * The lag benchmark is lag.bench.ts (its own stack).
  */
@@ -105,10 +110,15 @@ try {
   const transferPid = pids.processes.find((p) => p.name === `${secondarySite.name}/transfer`)!.pid;
 
   // 1. A large image: push to available on the secondary, vs skopeo copy of the same image.
+  await run("sync", []);
   const big = await pushBigImage(primary, "bench/big", "v1");
   const availableAt = await waitForTag(secondary, "bench/big", "v1", big.digest, 30 * 60_000, 50);
   const georepSeconds = (availableAt - big.pushedAt) / 1000;
+  // skopeo's turn: replication paused, a fresh image of the same size pushed, copied at once.
+  const pause = await fetch(`${secondarySite.status}/api/v1/pause`, { method: "POST", headers: { authorization: `Bearer ${stack.admin_token}` } });
+  if (pause.status !== 200) throw new Error(`pausing the secondary answered ${pause.status}`);
   await run("sync", []);
+  await pushBigImage(primary, "bench/big-skopeo", "v1");
   const skopeoMs = await run("skopeo", [
     "--insecure-policy",
     "copy",
@@ -117,8 +127,8 @@ try {
     "--dest-tls-verify=false",
     "--src-creds",
     `${stack.credentials.username}:${stack.credentials.password}`,
-    `docker://${primarySite.registry.replace(/^https?:\/\//, "")}/bench/big:v1`,
-    `docker://${baselineRegistry.host}/bench/big:v1`,
+    `docker://${primarySite.registry.replace(/^https?:\/\//, "")}/bench/big-skopeo:v1`,
+    `docker://${baselineRegistry.host}/bench/big-skopeo:v1`,
   ]);
   const label = `${IMAGE_BYTES / MB}MiB-4-layers`;
   console.log(JSON.stringify({ bench: `replication.push-to-available-${label}`, value: round3(georepSeconds), baseline: round3(skopeoMs / 1000), ratio: round3(georepSeconds / (skopeoMs / 1000)), unit: "s", target: "ratio <= 0.8" }));
