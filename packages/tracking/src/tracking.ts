@@ -545,8 +545,7 @@ export async function recordBlobs(db: TrackingDb, repository: string, digests: r
 
 /** Other repositories of the secondary known to hold `digest`, most recently seen first. */
 export async function blobLocations(db: TrackingDb, digest: string, except: string, limit = 3): Promise<string[]> {
-  const r = await db.selectFrom("blob_location").select("repository").where("digest", "=", digest).where("repository", "<>", except).orderBy("seen_at", "desc").limit(limit).execute();
-  return r.map((x) => x.repository);
+  return (await blobPlaces(db, digest, except, limit)).elsewhere;
 }
 
 /**

@@ -255,6 +255,8 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
   let secondaryWasEmpty = false;
   /** Event syncs trust tracking's blob locations and ask the secondary less (see copyBlobOnce). */
   const trustLocations = incremental !== undefined;
+  /** The digests of the last verified tag map (an incremental sync's): what the secondary holds. */
+  const verifiedDigests = incremental === undefined ? undefined : new Set(Object.values(incremental.verifiedTags));
 
   const fetchPrimary = (digest: string): Promise<Manifest> => {
     let pending = primaryManifests.get(digest);
@@ -581,7 +583,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     // An event sync copying a pushed tag to a digest the secondary's verified tags do not have:
     // the manifest is new there, no need to ask (if it is there, pushing it again is harmless).
     // Likewise when the secondary had no tag at all in the repository (a backfill's new repository).
-    const assumeAbsent = secondaryWasEmpty || (incremental !== undefined && eventTags.has(tag) && !Object.values(incremental.verifiedTags).includes(digest));
+    const assumeAbsent = secondaryWasEmpty || (eventTags.has(tag) && verifiedDigests !== undefined && !verifiedDigests.has(digest));
     await ensureManifest(digest, byTag ? tag : undefined, assumeAbsent);
     await copyReferrers(digest);
     checkAborted();
