@@ -79,6 +79,8 @@ export interface RegistryConfigOptions {
   readonly uploadPurging?: boolean;
   /** `http.secret` (replicas behind one load balancer need the same). Omitted when undefined. */
   readonly httpSecret?: string;
+  /** Headers every response carries (`http.headers`), beside `X-Content-Type-Options: nosniff`. */
+  readonly headers?: Readonly<Record<string, string>>;
   /** `http.debug`: health (`/debug/health`) and, with `prometheus`, metrics at `/metrics`. */
   readonly debug?: { readonly addr: string; readonly prometheus?: boolean };
   /** Default {@link DEFAULT_REGISTRY_LOG}. */
@@ -169,7 +171,7 @@ export function registryConfig(options: RegistryConfigOptions): string {
   const log = options.log ?? ((options.notifications?.length ?? 0) > 0 ? NOTIFYING_REGISTRY_LOG : DEFAULT_REGISTRY_LOG);
   const http: Record<string, YamlValue> = { addr: options.addr };
   if (options.httpSecret !== undefined) http.secret = options.httpSecret;
-  http.headers = { "X-Content-Type-Options": ["nosniff"] };
+  http.headers = { "X-Content-Type-Options": ["nosniff"], ...Object.fromEntries(Object.entries(options.headers ?? {}).map(([k, v]) => [k, [v]])) };
   if (options.debug !== undefined) {
     http.debug = { addr: options.debug.addr, ...(options.debug.prometheus === true ? { prometheus: { enabled: true, path: "/metrics" } } : {}) };
   }

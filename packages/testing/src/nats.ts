@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { natsConfig } from "@georep/deploy-templates";
 import { findBinary, makeServerDir } from "./files.js";
-import { freePort } from "./ports.js";
+import { freePort, withFreePorts } from "./ports.js";
 import { removeDir, startServerProcess } from "./process.js";
 
 export interface LeafnodeAuth {
@@ -94,31 +94,37 @@ export async function startNats(options: NatsOptions = {}): Promise<RunningNats>
   const binary = findBinary("nats-server", "nats-server", ["/usr/sbin", "/usr/local/sbin"]);
   const name = options.name ?? `georep-test-${process.pid}-${++counter}`;
   const dir = await makeServerDir("nats", { persistent: options.persistent ?? false, ...(options.baseDir === undefined ? {} : { parent: options.baseDir }) });
-  const [port, monitorPort] = [options.port ?? (await freePort()), await freePort()];
-  const listen = options.leafnodeListen;
-  const leafnodeListen =
-    listen === undefined || listen === false
-      ? undefined
-      : {
-          port: (typeof listen === "object" ? listen.port : undefined) ?? (await freePort()),
-          auth: typeof listen === "object" ? listen.auth : undefined,
-          advertise: typeof listen === "object" ? listen.advertise : undefined,
-        };
   const configFile = join(dir, "nats.conf");
   const logFile = options.logFile ?? join(dir, "nats.log");
-  await writeFile(
-    configFile,
-    renderNatsConfig({ name, port, monitorPort, storeDir: join(dir, "jetstream"), domain: options.domain, leafnodeListen, leafnodeRemotes: options.leafnodeRemotes, leafnodeDeny: options.leafnodeDeny }),
-  );
-  const monitorUrl = `http://127.0.0.1:${monitorPort}`;
-  const server = await startServerProcess({
-    name: `nats-server ${name}`,
-    command: binary,
-    args: ["-c", configFile],
-    logFile,
-    stopSignal: "SIGTERM",
-    persistent: options.persistent ?? false,
-    ready: async () => (await fetch(`${monitorUrl}/healthz`)).ok,
+  const listen = options.leafnodeListen;
+  const portsFixed = options.port !== undefined || (typeof listen === "object" && listen.port !== undefined);
+  const { port, monitorUrl, leafnodeListen, server } = await withFreePorts(portsFixed, async () => {
+    const [port, monitorPort] = [options.port ?? (await freePort()), await freePort()];
+    const leafnodeListen =
+      listen === undefined || listen === false
+        ? undefined
+        : {
+            port: (typeof listen === "object" ? listen.port : undefined) ?? (await freePort()),
+            auth: typeof listen === "object" ? listen.auth : undefined,
+            advertise: typeof listen === "object" ? listen.advertise : undefined,
+          };
+    await writeFile(
+      configFile,
+      renderNatsConfig({ name, port, monitorPort, storeDir: join(dir, "jetstream"), domain: options.domain, leafnodeListen, leafnodeRemotes: options.leafnodeRemotes, leafnodeDeny: options.leafnodeDeny }),
+    );
+    const monitorUrl = `http://127.0.0.1:${monitorPort}`;
+    const server = await startServerProcess({
+      name: `nats-server ${name}`,
+      command: binary,
+      args: ["-c", configFile],
+      logFile,
+      stopSignal: "SIGTERM",
+      persistent: options.persistent ?? false,
+      // Logged once every listener is bound.
+      readyLog: /\[INF\] Server is ready/,
+      ready: async () => (await fetch(`${monitorUrl}/healthz`)).ok,
+    });
+    return { port, monitorUrl, leafnodeListen, server };
   });
   const auth = leafnodeListen?.auth;
   const credentials = auth === undefined ? "" : `${encodeURIComponent(auth.user)}:${encodeURIComponent(auth.password)}@`;

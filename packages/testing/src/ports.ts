@@ -1,5 +1,6 @@
 /** Free TCP ports on 127.0.0.1. */
 import { createServer } from "node:net";
+import { ServerStartError } from "./errors.js";
 
 const handedOut = new Set<number>();
 
@@ -23,6 +24,22 @@ export async function freePort(): Promise<number> {
     if (port !== 0 && !handedOut.has(port)) {
       handedOut.add(port);
       return port;
+    }
+  }
+}
+
+/**
+ * Runs `start` (which picks its ports with `freePort`) again, up to `attempts` times, when the
+ * server it started could not bind a port: another process took it between the pick and the
+ * bind. Ports the caller fixed are never changed, so then the first failure stands.
+ */
+export async function withFreePorts<T>(portsFixed: boolean, start: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      const collided = error instanceof ServerStartError && /address already in use/i.test(error.logTail);
+      if (portsFixed || !collided || attempt >= attempts) throw error;
     }
   }
 }

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { UnsupportedOperationError } from "./errors.js";
 import { giveTo, lookupUser, makeServerDir, postgresBinDir } from "./files.js";
-import { freePort } from "./ports.js";
+import { freePort, withFreePorts } from "./ports.js";
 import { removeDir, startServerProcess } from "./process.js";
 
 const run = promisify(execFile);
@@ -119,25 +119,30 @@ async function ownCluster(database: string, options: PostgresOptions): Promise<R
   if (owner !== undefined) await giveTo(dir, owner);
   const dataDir = join(dir, "data");
   const logFile = options.logFile ?? join(dir, "postgres.log");
-  const port = options.port ?? (await freePort());
   const user = owner === undefined ? {} : { uid: owner.uid, gid: owner.gid };
 
   await run(join(bin, "initdb"), ["-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"], { ...user, env: { ...process.env, LC_ALL: "C" } });
 
-  const serverUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const server = await startServerProcess({
-    name: "postgres",
-    command: join(bin, "postgres"),
-    // fsync off: test data is disposable; the unix socket stays in our dir.
-    args: ["-D", dataDir, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"],
-    logFile,
-    ...user,
-    stopSignal: "SIGINT", // fast shutdown: disconnects clients instead of waiting for them
-    persistent: options.persistent ?? false,
-    ready: async () => {
-      await withClient(serverUrl, (c) => c.query("SELECT 1"));
-      return true;
-    },
+  const { port, serverUrl, server } = await withFreePorts(options.port !== undefined, async () => {
+    const port = options.port ?? (await freePort());
+    const serverUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
+    const server = await startServerProcess({
+      name: "postgres",
+      command: join(bin, "postgres"),
+      // fsync off: test data is disposable; the unix socket stays in our dir.
+      args: ["-D", dataDir, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"],
+      logFile,
+      ...user,
+      stopSignal: "SIGINT", // fast shutdown: disconnects clients instead of waiting for them
+      persistent: options.persistent ?? false,
+      // Logged once the port is bound and recovery is done.
+      readyLog: /database system is ready to accept connections/,
+      ready: async () => {
+        await withClient(serverUrl, (c) => c.query("SELECT 1"));
+        return true;
+      },
+    });
+    return { port, serverUrl, server };
   });
   const createDatabase = async (name: string) => {
     await withClient(serverUrl, (c) => c.query(`CREATE DATABASE "${checkIdentifier(name)}"`));

@@ -13,7 +13,7 @@
  */
 import type { ChildProcess, SpawnOptions } from "node:child_process";
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ServerStartError } from "./errors.js";
@@ -41,6 +41,12 @@ export interface ServerProcessOptions {
   readonly stopTimeoutMs?: number;
   /** Resolves when the server answers; rejects or returns false while it does not. */
   readonly ready: () => Promise<boolean>;
+  /**
+   * A line this start of the server writes to its log once it holds its ports. Until it appears the
+   * server is not ready, whatever `ready()` says: on a busy machine another process can take a port
+   * between our pick and the bind, and `ready()` would then be talking to that process.
+   */
+  readonly readyLog?: RegExp;
   readonly readyTimeoutMs?: number;
   /** Leave the process running when this process exits (the local stack). */
   readonly persistent?: boolean;
@@ -80,6 +86,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
 }
 
 async function launch(options: ServerProcessOptions): Promise<ChildProcess> {
+  const logStart = existsSync(options.logFile) ? statSync(options.logFile).size : 0;
   const log = openSync(options.logFile, "a");
   const spawnOptions: SpawnOptions = {
     cwd: options.cwd,
@@ -109,7 +116,7 @@ async function launch(options: ServerProcessOptions): Promise<ChildProcess> {
       throw new ServerStartError(options.name, `${options.command} ${early}`, options.logFile, await tailFile(options.logFile));
     }
     try {
-      if (await options.ready()) return child;
+      if ((options.readyLog === undefined || options.readyLog.test(readFrom(options.logFile, logStart))) && (await options.ready())) return child;
     } catch (error) {
       lastError = error instanceof Error ? error.message : String(error);
     }
@@ -119,6 +126,19 @@ async function launch(options: ServerProcessOptions): Promise<ChildProcess> {
       throw new ServerStartError(options.name, reason, options.logFile, await tailFile(options.logFile));
     }
     await sleep(100);
+  }
+}
+
+/** What a log file holds from byte `start` on (this start's lines only). */
+function readFrom(path: string, start: number): string {
+  const fd = openSync(path, "r");
+  try {
+    const length = Math.max(0, fstatSync(fd).size - start);
+    const buffer = Buffer.alloc(length);
+    const read = readSync(fd, buffer, 0, length, start);
+    return buffer.toString("utf8", 0, read);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -6,7 +6,7 @@ import bcrypt from "bcryptjs";
 import { registryConfig } from "@georep/deploy-templates";
 import type { NotificationEndpoint, RegistryAuthOptions, TokenAuthOptions, YamlValue } from "@georep/deploy-templates";
 import { findBinary, makeServerDir } from "./files.js";
-import { freePort } from "./ports.js";
+import { freePort, withFreePorts } from "./ports.js";
 import { removeDir, startServerProcess } from "./process.js";
 
 export interface RegistryUser {
@@ -61,6 +61,8 @@ export interface RunningRegistry extends AsyncDisposable {
   restart(): Promise<void>;
 }
 
+const INSTANCE_HEADER = "X-Georep-Instance";
+
 /** The Distribution config the kit (and the local stack) run with, rendered by `@georep/deploy-templates`. */
 export function renderRegistryConfig(options: {
   port: number;
@@ -70,6 +72,8 @@ export function renderRegistryConfig(options: {
   token?: TokenAuth | undefined;
   notifications?: readonly NotificationEndpoint[] | undefined;
   extraConfig?: Readonly<Record<string, YamlValue>> | undefined;
+  /** Sent back as `X-Georep-Instance` on every response, so a start knows it reached its own server. */
+  instance?: string | undefined;
 }): string {
   let auth: RegistryAuthOptions | undefined;
   if (options.htpasswdFile !== undefined) auth = { htpasswd: { realm: "georep", path: options.htpasswdFile } };
@@ -79,6 +83,7 @@ export function renderRegistryConfig(options: {
     storage: { filesystem: { rootDirectory: options.storageDir } },
     uploadPurging: false,
     httpSecret: options.httpSecret,
+    ...(options.instance === undefined ? {} : { headers: { [INSTANCE_HEADER]: options.instance } }),
     ...(auth === undefined ? {} : { auth }),
     ...(options.notifications === undefined ? {} : { notifications: options.notifications }),
     ...(options.extraConfig === undefined ? {} : { extraConfig: options.extraConfig }),
@@ -96,7 +101,6 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
   const dir = await makeServerDir("registry", { persistent: options.persistent ?? false, ...(options.baseDir === undefined ? {} : { parent: options.baseDir }) });
   const storageDir = options.storageDir ?? join(dir, "storage");
   await mkdir(storageDir, { recursive: true });
-  const port = options.port ?? (await freePort());
   let htpasswdFile: string | undefined;
   if (options.auth !== undefined && "htpasswd" in options.auth) {
     htpasswdFile = join(dir, "htpasswd");
@@ -104,34 +108,41 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
   }
   const configFile = join(dir, "config.yml");
   const logFile = options.logFile ?? join(dir, "registry.log");
-  await writeFile(
-    configFile,
-    renderRegistryConfig({
-      port,
-      storageDir,
-      httpSecret: randomBytes(16).toString("hex"),
-      htpasswdFile,
-      token: options.auth !== undefined && "token" in options.auth ? options.auth.token : undefined,
-      notifications: options.notifications,
-      extraConfig: options.extraConfig,
-    }),
-  );
-  const url = `http://127.0.0.1:${port}`;
-  const server = await startServerProcess({
-    name: "registry",
-    command: binary,
-    args: ["serve", configFile],
-    logFile,
-    // Distribution reads no other config: keep REGISTRY_* from the caller's env out. GOGC as the
-    // compose files set it (REGISTRY_GOGC_DEFAULT) unless the caller's env says otherwise.
-    env: { GOGC: REGISTRY_GOGC_DEFAULT, ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("REGISTRY_"))) },
-    stopSignal: "SIGTERM",
-    persistent: options.persistent ?? false,
-    ready: async () => {
-      const res = await fetch(`${url}/v2/`);
-      await res.body?.cancel();
-      return res.status === 200 || res.status === 401;
-    },
+  const { port, url, server } = await withFreePorts(options.port !== undefined, async () => {
+    const port = options.port ?? (await freePort());
+    const instance = randomBytes(8).toString("hex");
+    await writeFile(
+      configFile,
+      renderRegistryConfig({
+        port,
+        storageDir,
+        httpSecret: randomBytes(16).toString("hex"),
+        htpasswdFile,
+        token: options.auth !== undefined && "token" in options.auth ? options.auth.token : undefined,
+        notifications: options.notifications,
+        extraConfig: options.extraConfig,
+        instance,
+      }),
+    );
+    const url = `http://127.0.0.1:${port}`;
+    const server = await startServerProcess({
+      name: "registry",
+      command: binary,
+      args: ["serve", configFile],
+      logFile,
+      // Distribution reads no other config: keep REGISTRY_* from the caller's env out. GOGC as the
+      // compose files set it (REGISTRY_GOGC_DEFAULT) unless the caller's env says otherwise.
+      env: { GOGC: REGISTRY_GOGC_DEFAULT, ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("REGISTRY_"))) },
+      stopSignal: "SIGTERM",
+      persistent: options.persistent ?? false,
+      // Its own answer, not that of a process that took the port between our pick and the bind.
+      ready: async () => {
+        const res = await fetch(`${url}/v2/`);
+        await res.body?.cancel();
+        return (res.status === 200 || res.status === 401) && res.headers.get(INSTANCE_HEADER) === instance;
+      },
+    });
+    return { port, url, server };
   });
   const stop = async () => {
     await server.stop();
