@@ -20,6 +20,7 @@ export {
   registryEventSubject,
   repositoryFromSubject,
   resyncSubject,
+  syncDoneSubject,
   siteStatusSubject,
   transferJobSubject,
 } from "./subjects.js";

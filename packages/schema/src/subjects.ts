@@ -10,6 +10,7 @@
  * | `georep.geo.events.<event_type>.<repo>`         | `GEO_EVENTS`          |
  * | `georep.transfer.jobs.<repo>`                   | `TRANSFER_JOBS`       |
  * | `georep.<site>.resync`                          | core NATS request     |
+ * | `georep.<site>.syncs.done`                      | core NATS publish     |
  * | `georep.sites.<site>.status`                    | core NATS publish     |
  *
  * `<repo>` is always ONE token: the repository name encoded with
@@ -246,6 +247,15 @@ export function transferJobSubject(repository: string): string {
 /** `georep.<site>.resync`, where a site's dispatcher takes resync requests. */
 export function resyncSubject(site: string): string {
   return `georep.${siteToken(site)}.resync`;
+}
+
+/**
+ * `georep.<site>.syncs.done`, where a site's transfer workers say that a
+ * sync's outcome is recorded: a dispatcher slot is free. Only a hint (core
+ * NATS, no payload needed): the dispatcher's tick covers a lost one.
+ */
+export function syncDoneSubject(site: string): string {
+  return `georep.${siteToken(site)}.syncs.done`;
 }
 
 /** `georep.sites.<site>.status`, where a site publishes its {@link SiteStatusReport}. */

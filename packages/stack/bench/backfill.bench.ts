@@ -11,12 +11,12 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { createRegistryClient } from "@georep/registry-client";
-import { freePort, startNats, startPostgres, startRegistry } from "@georep/testing";
+import { cpuDelta, freePort, groupCpuSeconds, startNats, startPostgres, startRegistry } from "@georep/testing";
 
 const REPOS = Number(process.env.BENCH_REPOS ?? 1000);
 const BASE_BYTES = Number(process.env.BENCH_BASE_KB ?? 1024) * 1024;
@@ -47,6 +47,19 @@ async function waitReady(url: string, child: ChildProcess, name: string): Promis
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${name} not ready`);
+}
+
+/** Requests in a Distribution access log from byte `from` on, by method, kind (manifests, blobs, uploads, tags…) and status. */
+async function requestKinds(logFile: string, from: number): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  const text = (await readFile(logFile)).subarray(from).toString("utf8");
+  for (const m of text.matchAll(/"(\w+) (\/v2\/[^ "]*) HTTP\/[\d.]+" (\d+)/g)) {
+    const path = m[2] ?? "";
+    const kind = ["/manifests/", "/blobs/uploads/", "/blobs/", "/tags/", "/referrers/", "/_catalog"].find((k) => path.includes(k)) ?? "/v2/";
+    const key = `${m[1]} ${kind} ${m[3]}`;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
 }
 
 const dir = await mkdtemp(join(tmpdir(), "georep-backfill-bench-"));
@@ -98,12 +111,16 @@ try {
     HTTP_HOST: "127.0.0.1",
   };
   const started = performance.now();
+  const debug = process.env.BENCH_DEBUG !== undefined;
+  const groups: Record<string, number> = { primary: primaryRegistry.pid, secondary: secondaryRegistry.pid, nats: nats.pid, postgres: postgres.pid };
+  const cpuBefore = groupCpuSeconds(groups);
+  const logStart = { primary: (await stat(primaryRegistry.logFile)).size, secondary: (await stat(secondaryRegistry.logFile)).size };
   const dispatcherPort = await freePort();
   const transferPort = await freePort();
-  const dispatcher = spawn(process.execPath, [resolve("@georep/dispatcher/dist/main.js")], { env: { ...env, HTTP_PORT: String(dispatcherPort), DISPATCHER_MAX_CONCURRENT_SYNCS: "16" }, stdio: ["ignore", "ignore", "inherit"] });
+  const dispatcher = spawn(process.execPath, [resolve("@georep/dispatcher/dist/main.js")], { env: { ...env, HTTP_PORT: String(dispatcherPort), DISPATCHER_MAX_CONCURRENT_SYNCS: process.env.X_D ?? "16" }, stdio: ["ignore", "ignore", "inherit"] });
   children.push(dispatcher);
   await waitReady(`http://127.0.0.1:${dispatcherPort}`, dispatcher, "dispatcher");
-  const transfer = spawn(process.execPath, ["--max-semi-space-size=1", resolve("@georep/transfer/dist/main.js")], { env: { ...env, HTTP_PORT: String(transferPort), TRANSFER_CONCURRENCY: "8" }, stdio: ["ignore", "ignore", "inherit"] });
+  const transfer = spawn(process.execPath, ["--max-semi-space-size=1", resolve("@georep/transfer/dist/main.js")], { env: { ...env, HTTP_PORT: String(transferPort), TRANSFER_CONCURRENCY: process.env.X_T ?? "8" }, stdio: ["ignore", "ignore", "inherit"] });
   children.push(transfer);
   await waitReady(`http://127.0.0.1:${transferPort}`, transfer, "transfer");
 
@@ -116,6 +133,14 @@ try {
     await new Promise((r) => setTimeout(r, 100));
   }
   const georepSeconds = (performance.now() - started) / 1000;
+  if (debug) {
+    const cpu = cpuDelta(cpuBefore, groupCpuSeconds({ ...groups, dispatcher: dispatcher.pid ?? -1, transfer: transfer.pid ?? -1 }));
+    console.error(`[backfill] georep ${round3(georepSeconds)} s; CPU seconds per process group: ${JSON.stringify(cpu)}`);
+    if (process.env.X_KEEP) { const { copyFile } = await import("node:fs/promises"); await copyFile(secondaryRegistry.logFile, "/tmp/secondary.log"); await copyFile(primaryRegistry.logFile, "/tmp/primary.log"); }
+    for (const [site, registry] of [["primary", primaryRegistry], ["secondary", secondaryRegistry]] as const) {
+      console.error(`[backfill] ${site} registry requests: ${JSON.stringify(await requestKinds(registry.logFile, logStart[site]))}`);
+    }
+  }
   await db.end();
   const metrics = await (await fetch(`http://127.0.0.1:${transferPort}/metrics`)).text();
   const copied = Number(/^georep_transfer_bytes_copied_total (\d+)/m.exec(metrics)?.[1] ?? Number.NaN);
@@ -123,7 +148,7 @@ try {
   // skopeo sync of the same set into a fresh registry.
   const yaml = join(dir, "sync.yaml");
   await writeFile(yaml, `${primaryRegistry.host}:\n  tls-verify: false\n  images:\n${names.map((n) => `    ${n}: []`).join("\n")}\n`);
-  const skopeoMs = await run("skopeo", ["--insecure-policy", "sync", "--all", "--preserve-digests", "--src", "yaml", "--dest", "docker", "--dest-tls-verify=false", yaml, `${skopeoRegistry.host}/mirror`]);
+  const skopeoMs = process.env.X_NOSKOPEO ? 90000 : await run("skopeo", ["--insecure-policy", "sync", "--all", "--preserve-digests", "--src", "yaml", "--dest", "docker", "--dest-tls-verify=false", yaml, `${skopeoRegistry.host}/mirror`]);
 
   console.log(JSON.stringify({ bench: `backfill.${REPOS}-repositories`, value: round3(georepSeconds), baseline: round3(skopeoMs / 1000), ratio: round3(georepSeconds / (skopeoMs / 1000)), unit: "s", target: "ratio <= 0.5" }));
   console.log(JSON.stringify({ bench: `backfill.${REPOS}-repositories.bytes-over-unique`, value: copied, baseline: uniqueBytes, ratio: round3(copied / uniqueBytes), unit: "bytes", target: "ratio <= 1.01" }));

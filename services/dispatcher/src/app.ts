@@ -14,7 +14,7 @@ import type { ConsumerMessages, JetStreamManager, JsMsg } from "@nats-io/jetstre
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { sql } from "kysely";
 import type { Kysely } from "kysely";
-import { REPOSITORY_PATTERN, STREAM_NAMES, TransferJob, ValidationError, encodeJson, resyncSubject, transferJobSubject } from "@georep/schema";
+import { REPOSITORY_PATTERN, STREAM_NAMES, TransferJob, ValidationError, encodeJson, resyncSubject, syncDoneSubject, transferJobSubject } from "@georep/schema";
 import { countByState, reconcileCatalog, releaseExpiredLeases, requestStaleSyncs } from "@georep/tracking";
 import type { Dispatch, TrackingDatabase } from "@georep/tracking";
 import type { RegistryClient } from "@georep/registry-client";
@@ -151,6 +151,7 @@ export function buildDispatcher(deps: DispatcherDeps): Dispatcher {
   let state: State = "new";
   let messages: ConsumerMessages | undefined;
   let resyncSub: Subscription | undefined;
+  let doneSub: Subscription | undefined;
   const loops: Promise<void>[] = [];
   let stopping: Promise<void> | undefined;
   let backfillRunning: Promise<BackfillResult> | undefined;
@@ -419,6 +420,14 @@ export function buildDispatcher(deps: DispatcherDeps): Dispatcher {
     }
   }
 
+  async function doneLoop(sub: Subscription): Promise<void> {
+    for await (const _message of sub) {
+      if (!running()) break;
+      metrics.inc("syncsDoneHeard");
+      requestDispatch(0);
+    }
+  }
+
   async function resyncLoop(sub: Subscription): Promise<void> {
     for await (const message of sub) void handleResync(message);
   }
@@ -533,6 +542,9 @@ export function buildDispatcher(deps: DispatcherDeps): Dispatcher {
       state = "running";
       resyncSub = nc.subscribe(resyncSubject(options.site), { queue: RESYNC_QUEUE_GROUP });
       keep("resync", resyncLoop(resyncSub));
+      // A transfer worker recorded an outcome: its slot is free now, not at the next tick.
+      doneSub = nc.subscribe(syncDoneSubject(options.site), { queue: RESYNC_QUEUE_GROUP });
+      keep("sync-done", doneLoop(doneSub));
       // The server knows the subscription once start() resolves (a request right after gets an answer).
       await nc.flush();
       keep("consume", consumeLoop());
@@ -553,6 +565,7 @@ export function buildDispatcher(deps: DispatcherDeps): Dispatcher {
         clearTimeout(wakeTimer);
         wakeTimer = undefined;
         resyncSub?.unsubscribe();
+        doneSub?.unsubscribe();
         await messages?.close().catch(() => undefined);
         await Promise.all(loops);
         state = "stopped";

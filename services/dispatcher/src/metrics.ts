@@ -17,6 +17,7 @@ export const METRICS = {
   backfillMissing: { name: "georep_dispatcher_backfill_repositories_missing_total", help: "Tracked repositories that the primary's catalog no longer lists (synced once more to remove them)" },
   leasesReleased: { name: "georep_dispatcher_leases_released_total", help: "Expired sync leases released (their rows are dispatched again)" },
   resyncRequests: { name: "georep_dispatcher_resync_requests_total", help: "Resync requests, by outcome", label: "outcome" },
+  syncsDoneHeard: { name: "georep_dispatcher_syncs_done_heard_total", help: "Finished syncs announced by transfer workers (each starts a dispatch round)" },
 } as const;
 
 /** One of the counters of {@link METRICS}. */

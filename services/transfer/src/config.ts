@@ -173,6 +173,7 @@ export function registryEndpoints(config: Readonly<TransferConfig>): { primary: 
 export function transferOptions(config: Readonly<TransferConfig>, pid: number = process.pid): TransferOptions {
   return {
     workerId: config.TRANSFER_WORKER_ID ?? `${config.SITE_NAME}/${hostname()}/${pid}/${randomBytes(3).toString("hex")}`,
+    site: config.SITE_NAME,
     concurrency: config.TRANSFER_CONCURRENCY,
     incrementalSyncs: config.TRANSFER_INCREMENTAL_SYNCS,
     fullSyncAfterMs: config.TRANSFER_FULL_SYNC_AFTER_MS,

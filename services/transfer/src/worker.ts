@@ -16,7 +16,7 @@ import type { Consumer, ConsumerConfig, ConsumerMessages, JetStreamManager, JsMs
 import { nanos } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Kysely } from "kysely";
-import { STREAM_NAMES, SUBJECTS, TransferJob, decodeJson } from "@georep/schema";
+import { STREAM_NAMES, SUBJECTS, TransferJob, decodeJson, syncDoneSubject } from "@georep/schema";
 import { SpanKind, contextFromCarrier, ensureConsumer as ensureDurableConsumer, extractTraceHeaders, withSpan } from "@georep/runtime";
 import type { EnsureConsumerAction, Logger } from "@georep/runtime";
 import type { RegistryClient } from "@georep/registry-client";
@@ -46,6 +46,8 @@ export const PAUSED_RETRY_MS = 5_000;
 export interface WorkerOptions {
   /** Lease owner name: unique per process. */
   readonly workerId: string;
+  /** This site: each recorded outcome is announced on `georep.<site>.syncs.done`, so the dispatcher refills the slot at once. */
+  readonly site?: string;
   /** Event syncs trust the last verified tag map (`TRANSFER_INCREMENTAL_SYNCS`). */
   readonly incrementalSyncs?: boolean;
   /** A sync is full when the last full one is older than this (`TRANSFER_FULL_SYNC_AFTER_MS`; tracking's default otherwise). */
@@ -126,6 +128,7 @@ class LeaseLostError extends TransferError {
 export function createWorker(deps: WorkerDeps): Worker {
   const { nc, db, metrics, options } = deps;
   const logger = deps.logger.child({ component: "worker", worker: options.workerId });
+  const doneSubject = options.site === undefined ? undefined : syncDoneSubject(options.site);
   const retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
   const js = jetstream(nc);
   const stopController = new AbortController();
@@ -296,11 +299,22 @@ export function createWorker(deps: WorkerDeps): Worker {
         log.warn({ err: failure, recorded }, "repository sync failed");
       }
       message.ack();
+      announceDone();
     } catch (err) {
       // The outcome could not be recorded: the job comes back, and we hold the lease, so we claim it again.
       metrics.inc("jobs", "error");
       log.warn({ err }, "cannot record the sync outcome; job handed back");
       message.nak(retryDelayMs);
+    }
+  }
+
+  /** A dispatcher slot is free: tell the site's dispatchers (a hint; their tick covers a lost one). */
+  function announceDone(): void {
+    if (doneSubject === undefined) return;
+    try {
+      nc.publish(doneSubject);
+    } catch (err) {
+      logger.debug({ err }, "cannot announce a finished sync");
     }
   }
 

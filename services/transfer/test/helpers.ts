@@ -13,9 +13,13 @@ import type { TransferOptions } from "../src/app.js";
 export const logger: Logger = createLogger({ name: "transfer-test", level: (process.env.TEST_LOG_LEVEL as "debug" | undefined) ?? "silent" });
 
 /** Short timings so leases expire and jobs come back within a test. */
+/** The site name test workers announce finished syncs for. */
+export const TEST_SITE = "test-site";
+
 export function testOptions(overrides: Partial<TransferOptions> = {}): TransferOptions {
   return {
     workerId: `test-${Math.random().toString(36).slice(2, 8)}`,
+    site: TEST_SITE,
     concurrency: 2,
     leaseMs: 2_000,
     ackWaitMs: 3_000,

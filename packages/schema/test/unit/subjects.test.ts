@@ -9,6 +9,7 @@ import {
   registryEventSubject,
   repositoryFromSubject,
   resyncSubject,
+  syncDoneSubject,
   siteStatusSubject,
   transferJobSubject,
 } from "../../src/index.js";
@@ -77,6 +78,7 @@ describe("subject builders", () => {
     { name: "geo event", got: () => geoEventSubject("repository_delete", "a/b"), want: "georep.geo.events.repository_delete.a/b" },
     { name: "transfer job", got: () => transferJobSubject("lib/x.y"), want: "georep.transfer.jobs.lib/x%2Ey" },
     { name: "resync", got: () => resyncSubject("eu-west"), want: "georep.eu-west.resync" },
+    { name: "sync done", got: () => syncDoneSubject("eu-west"), want: "georep.eu-west.syncs.done" },
     { name: "site status", got: () => siteStatusSubject("site_2"), want: "georep.sites.site_2.status" },
     {
       name: "dead letter",
@@ -90,6 +92,7 @@ describe("subject builders", () => {
 
   it.each(["", "Bad", "a.b", "a b", "*", "-x", "x".repeat(64)])("rejects site name %j", (site) => {
     expect(() => resyncSubject(site)).toThrow(SubjectError);
+    expect(() => syncDoneSubject(site)).toThrow(SubjectError);
     expect(() => siteStatusSubject(site)).toThrow(SubjectError);
   });
 

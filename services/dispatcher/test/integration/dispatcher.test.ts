@@ -9,7 +9,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { STREAM_NAMES, geoEventSubject, resyncSubject } from "@georep/schema";
+import { STREAM_NAMES, geoEventSubject, resyncSubject, syncDoneSubject } from "@georep/schema";
 import { connectNats, createDatabase } from "@georep/runtime";
 import type { Database } from "@georep/runtime";
 import { createRegistryClient } from "@georep/registry-client";
@@ -210,6 +210,23 @@ describe("capacity and replicas", () => {
     expect(jobs[3]).toMatchObject({ repository: "bf/one", reason: "backfill" });
   });
 
+  it("a finished sync announced by a transfer worker frees its slot at once, not at the next tick", async () => {
+    for (const r of ["done/a", "done/b"]) await requestSync(database.db, r, "event");
+    // One slot, and no periodic round within the test.
+    const { dispatcher } = await start({ maxConcurrentSyncs: 1, tickMs: 60_000 });
+    await waitUntil("the first job", async () => (await storedJobs(leafNc)).length >= 1);
+    await settle();
+    const [first] = await storedJobs(leafNc);
+    await completeSync(first!.repository);
+    await settle();
+    expect(await storedJobs(leafNc)).toHaveLength(1); // recorded, but nobody said so: the slot waits for the tick
+
+    leafNc.publish(syncDoneSubject(SITE));
+    await waitUntil("the second job", async () => (await storedJobs(leafNc)).length >= 2, 3_000);
+    expect((await storedJobs(leafNc)).map((j) => j.repository).sort()).toEqual(["done/a", "done/b"]);
+    expect(dispatcher.metrics.get("syncsDoneHeard")).toBe(1);
+  });
+
   it("two dispatchers never dispatch a generation twice and share one capacity", async () => {
     const repositories = Array.from({ length: 40 }, (_, i) => `rep/app-${i}`);
     for (const r of repositories) await requestSync(database.db, r, "event");
@@ -239,8 +256,12 @@ describe("publish failures", () => {
     try {
       await requestSync(database.db, "pub/app", "event");
       await waitUntil("a failed publish", () => dispatcher.metrics.get("dispatchFailures") > 0);
-      await settle(100);
-      expect(await getRow(database.db, "pub/app")).toMatchObject({ state: "pending", pendingGeneration: 1, dispatchedGeneration: 0 });
+      // Each round (every 50 ms) takes the row and puts it back when the publish fails: it is seen back between rounds.
+      await waitUntil("the row put back", async () => {
+        const row = await getRow(database.db, "pub/app");
+        return row?.state === "pending" && row.dispatchedGeneration === 0;
+      });
+      expect(await getRow(database.db, "pub/app")).toMatchObject({ state: "pending", pendingGeneration: 1 });
     } finally {
       await ensureTransferJobs(jsm, TEST_OPTIONS);
     }

@@ -8,7 +8,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectNats } from "@georep/runtime";
-import { STREAM_NAMES } from "@georep/schema";
+import { STREAM_NAMES, syncDoneSubject } from "@georep/schema";
 import { createRegistryClient } from "@georep/registry-client";
 import type { RegistryClient } from "@georep/registry-client";
 import { claim, getRow, migrateTracking, recentSyncs, requestSync, takeDispatchable } from "@georep/tracking";
@@ -19,7 +19,7 @@ import { buildTransfer } from "../../src/app.js";
 import type { Transfer, TransferOptions } from "../../src/app.js";
 import { CONSUMER_NAME } from "../../src/worker.js";
 import { checksumOf, image, push, tagMap } from "../content.js";
-import { createJobsStream, dispatch, logger, publishJob, testOptions, waitUntil } from "../helpers.js";
+import { TEST_SITE, createJobsStream, dispatch, logger, publishJob, testOptions, waitUntil } from "../helpers.js";
 
 let nats: RunningNats;
 let postgres: RunningPostgres;
@@ -76,6 +76,8 @@ describe("transfer worker", () => {
     const repo = "worker/app";
     const img = image({ layerCount: 2 });
     await push(primary, repo, img, ["v1", "latest"]);
+    const announced = nc.subscribe(syncDoneSubject(TEST_SITE), { max: 1 });
+    await nc.flush();
     const generation = await dispatch(nc, db, repo);
 
     await waitUntil("the row to be synced", async () => (await getRow(db, repo))?.state === "synced");
@@ -84,6 +86,8 @@ describe("transfer worker", () => {
     expect(row?.verificationChecksum).toBe(checksumOf(await tagMap(primary, repo)));
     expect(await tagMap(secondary, repo)).toEqual(await tagMap(primary, repo));
     await waitUntil("the job to be acked", consumerIdle);
+    // The dispatcher hears that the slot is free (it would otherwise wait for its tick).
+    await waitUntil("the sync to be announced", () => announced.getReceived() === 1, 2_000);
 
     expect(transfer.metrics.get("syncs", "synced")).toBe(1);
     expect(transfer.metrics.get("blobs", "copied")).toBe(3);
