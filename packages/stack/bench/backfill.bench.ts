@@ -126,8 +126,13 @@ try {
 
   const db = new pg.Client({ connectionString: postgres.url });
   await db.connect();
+  let lastReport = performance.now();
   for (;;) {
     const { rows } = await db.query<{ synced: string; failed: string }>("select count(*) filter (where state = 'synced') as synced, count(*) filter (where state = 'failed') as failed from repository_sync");
+    if (debug && performance.now() - lastReport >= 2000) {
+      lastReport = performance.now();
+      console.error(`[backfill] ${round3((lastReport - started) / 1000)} s: ${rows[0]?.synced} synced, ${rows[0]?.failed} failed`);
+    }
     if (Number(rows[0]?.synced) >= REPOS) break;
     if (performance.now() - started > 30 * 60_000) throw new Error(`backfill incomplete after 30 min: ${JSON.stringify(rows[0])}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -140,6 +145,12 @@ try {
     for (const [site, registry] of [["primary", primaryRegistry], ["secondary", secondaryRegistry]] as const) {
       console.error(`[backfill] ${site} registry requests: ${JSON.stringify(await requestKinds(registry.logFile, logStart[site]))}`);
     }
+  }
+  if (debug) {
+    const { rows } = await db.query("select xact_commit, tup_inserted, tup_updated, tup_deleted, tup_returned, tup_fetched from pg_stat_database where datname = current_database()");
+    console.error(`[backfill] postgres: ${JSON.stringify(rows[0])}`);
+    const tables = await db.query("select relname, seq_scan, seq_tup_read, idx_scan, idx_tup_fetch, n_tup_ins, n_tup_upd from pg_stat_user_tables order by seq_tup_read desc");
+    for (const t of tables.rows) console.error(`[backfill] postgres table: ${JSON.stringify(t)}`);
   }
   await db.end();
   const metrics = await (await fetch(`http://127.0.0.1:${transferPort}/metrics`)).text();

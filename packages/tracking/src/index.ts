@@ -19,6 +19,7 @@ export {
   recordBlobs,
   blobLocations,
   blobPlaces,
+  blobPlacesMany,
   forgetRepositoryBlobs,
   migrateTracking,
   requestStaleSyncs,
@@ -28,4 +29,4 @@ export {
   recentSyncs,
   lagPercentiles,
 } from "./tracking.js";
-export type { BackoffPolicy, TrackingRow, TrackingDb, Dispatch, Claim, SyncSuccess, IncrementalBasis, PauseState, SyncRecord, SyncRequestDetails } from "./tracking.js";
+export type { BackoffPolicy, TrackingRow, TrackingDb, Dispatch, Claim, SyncSuccess, IncrementalBasis, PauseState, SyncRecord, SyncRequestDetails, BlobPlaces } from "./tracking.js";

@@ -192,6 +192,17 @@ export const TRACKING_MIGRATIONS: Readonly<Record<string, Migration>> = {
       await sql`alter table repository_sync add column event_digests jsonb not null default '{}', add column last_trace jsonb, add column full_verified_at timestamptz`.execute(db);
     },
   },
+  "0005_recent_blob_locations": {
+    async up(db: Kysely<unknown>) {
+      // A blob's most recent places without reading (and sorting) every repository that holds it:
+      // a base layer shared by thousands of repositories is looked up at every sync of each.
+      await sql`create index blob_location_recent on blob_location (digest, seen_at desc)`.execute(db);
+      // The dispatcher counts in-flight rows every round: read the few in flight, not the table.
+      await sql`
+        create index repository_sync_in_flight on repository_sync (repository)
+        where state = 'started' or (state = 'pending' and dispatched_generation = pending_generation and dispatched_generation > synced_generation)`.execute(db);
+    },
+  },
 };
 
 

@@ -553,17 +553,34 @@ export async function blobLocations(db: TrackingDb, digest: string, except: stri
  * itself holds it, and up to `limit` other repositories, most recently seen
  * first. One query for what {@link blobLocations} and a HEAD would tell.
  */
-export async function blobPlaces(db: TrackingDb, digest: string, repository: string, limit = 3): Promise<{ here: boolean; elsewhere: string[] }> {
-  const r = await db
-    .selectFrom("blob_location")
-    .select("repository")
-    .where("digest", "=", digest)
-    .orderBy(sql`repository = ${repository}`, "desc")
-    .orderBy("seen_at", "desc")
-    .limit(limit + 1)
-    .execute();
-  const here = r[0]?.repository === repository;
-  return { here, elsewhere: r.map((x) => x.repository).filter((x) => x !== repository).slice(0, limit) };
+export async function blobPlaces(db: TrackingDb, digest: string, repository: string, limit = 3): Promise<BlobPlaces> {
+  return (await blobPlacesMany(db, [digest], repository, limit)).get(digest) ?? { here: false, elsewhere: [] };
+}
+
+/** Where the secondary is known to hold a blob (see {@link blobPlaces}). */
+export interface BlobPlaces {
+  readonly here: boolean;
+  readonly elsewhere: string[];
+}
+
+/** {@link blobPlaces} of several digests in one query; every digest asked for is in the answer. */
+export async function blobPlacesMany(db: TrackingDb, digests: readonly string[], repository: string, limit = 3): Promise<Map<string, BlobPlaces>> {
+  const unique = [...new Set(digests)];
+  const out = new Map<string, BlobPlaces>(unique.map((d) => [d, { here: false, elsewhere: [] }]));
+  if (unique.length === 0) return out;
+  // Per digest: the primary key says whether it is here, the (digest, seen_at desc) index gives
+  // the most recent other places, so the cost does not grow with how many repositories hold it.
+  const r = await sql<{ digest: string; here: boolean; elsewhere: string[] }>`
+    select d.digest,
+      exists (select 1 from blob_location b where b.digest = d.digest and b.repository = ${repository}) as here,
+      array (
+        select b.repository from blob_location b
+        where b.digest = d.digest and b.repository <> ${repository}
+        order by b.seen_at desc limit ${limit}
+      ) as elsewhere
+    from unnest(${unique}::text[]) as d (digest)`.execute(db);
+  for (const row of r.rows) out.set(row.digest, { here: row.here, elsewhere: row.elsewhere });
+  return out;
 }
 
 /** Forgets blob locations of a repository (it was deleted on the secondary). */

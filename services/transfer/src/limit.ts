@@ -44,3 +44,36 @@ export async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]
   if (failed !== undefined) throw failed.reason;
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
+
+/**
+ * Batches lookups: the keys asked for during one turn of the event loop are
+ * loaded together by one call of `load` (one query instead of one per key).
+ * A failed load rejects every lookup of its batch.
+ */
+export function createTurnLoader<K, V>(load: (keys: readonly K[]) => Promise<ReadonlyMap<K, V>>, missing: () => V): (key: K) => Promise<V> {
+  let batch: Map<K, { resolve: (value: V) => void; reject: (error: unknown) => void }[]> | undefined;
+  const flush = (keys: Map<K, { resolve: (value: V) => void; reject: (error: unknown) => void }[]>) => {
+    load([...keys.keys()]).then(
+      (values) => {
+        for (const [key, waiters] of keys) for (const w of waiters) w.resolve(values.get(key) ?? missing());
+      },
+      (error: unknown) => {
+        for (const waiters of keys.values()) for (const w of waiters) w.reject(error);
+      },
+    );
+  };
+  return (key) =>
+    new Promise<V>((resolve, reject) => {
+      if (batch === undefined) {
+        const current = new Map<K, { resolve: (value: V) => void; reject: (error: unknown) => void }[]>();
+        batch = current;
+        setImmediate(() => {
+          batch = undefined;
+          flush(current);
+        });
+      }
+      const waiters = batch.get(key);
+      if (waiters === undefined) batch.set(key, [{ resolve, reject }]);
+      else waiters.push({ resolve, reject });
+    });
+}

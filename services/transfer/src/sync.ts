@@ -28,11 +28,11 @@ import {
   repositoryScope,
 } from "@georep/registry-client";
 import type { CopyBlobAction, Descriptor, Manifest, Referrers, RegistryClient } from "@georep/registry-client";
-import { blobPlaces, forgetRepositoryBlobs, recordBlobs } from "@georep/tracking";
-import type { AwaitedTag, IncrementalBasis, TrackingDb } from "@georep/tracking";
+import { blobPlacesMany, forgetRepositoryBlobs, recordBlobs } from "@georep/tracking";
+import type { AwaitedTag, BlobPlaces, IncrementalBasis, TrackingDb } from "@georep/tracking";
 import { TRANSFER_ERROR_CODES, TagsFailedError, TransferError, describeError } from "./errors.js";
 import type { TagFailure } from "./errors.js";
-import { createLimiter, mapLimited, settleAll } from "./limit.js";
+import { createLimiter, createTurnLoader, mapLimited, settleAll } from "./limit.js";
 
 /** Tags copied at once within one repository (blobs are limited separately). */
 export const DEFAULT_TAG_CONCURRENCY = 4;
@@ -237,6 +237,13 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
   const unremovable = new Set<string>();
   /** Blobs known to be in the secondary repository, not yet recorded in tracking. */
   const storedBlobs = new Set<string>();
+  /** Blobs this sync recorded in tracking already. */
+  const recordedBlobs = new Set<string>();
+  /** Where tracking places blobs: the lookups of one turn (a manifest's blobs) are one query. */
+  const placesOf = createTurnLoader<string, BlobPlaces>(
+    (digests) => blobPlacesMany(db, digests, repository, MOUNT_CANDIDATES),
+    () => ({ here: false, elsewhere: [] }),
+  );
 
   // Memos shared by every tag (and pass) of this sync: each blob and manifest is handled once.
   const blobCopies = new Map<string, Promise<void>>();
@@ -438,7 +445,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
         let trustedHere = false;
         try {
           if (sibling !== undefined && sibling.repository !== repository) await sibling.done;
-          const places = await blobPlaces(db, descriptor.digest, repository, MOUNT_CANDIDATES);
+          const places = await placesOf(descriptor.digest);
           const mountFrom = [...new Set([...(sibling === undefined ? [] : [sibling.repository]), ...places.elsewhere])].filter((r) => r !== repository);
           if (trustLocations && places.here && sibling === undefined) {
             // Tracking saw it here: an event sync believes it (a manifest push refused for a missing
@@ -458,9 +465,9 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
           finished();
           if (mine !== undefined && inFlightBlobs?.get(descriptor.digest) === mine) inFlightBlobs.delete(descriptor.digest);
         }
-        // Tell other processes at once (they mount instead of copying it again); when that fails,
-        // the end of the sync records it.
-        if (!trustedHere) await recordBlobs(db, repository, [descriptor.digest]).catch(() => storedBlobs.add(descriptor.digest));
+        // Recorded with the other blobs of its manifest once they are all there (other processes
+        // then mount instead of copying again); what is not recorded then is at the end of the sync.
+        if (!trustedHere) storedBlobs.add(descriptor.digest);
         if (result.action === "uploaded") counts.copied++;
         else counts[result.action]++;
         counts.bytes += result.bytes;
@@ -488,7 +495,13 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
         const children = manifestChildren(manifest).filter((c) => c.role !== "subject");
         const blobs = [...new Map(children.filter((c) => c.kind === "blob").map((c) => [c.descriptor.digest, c.descriptor])).values()];
         const manifests = [...new Set(children.filter((c) => c.kind === "manifest").map((c) => c.descriptor.digest))];
-        await settleAll([...blobs.map(copyBlobOnce), ...manifests.map((d) => ensureManifest(d))]);
+        let recording: Promise<void> | undefined;
+        try {
+          await settleAll([...blobs.map(copyBlobOnce), ...manifests.map((d) => ensureManifest(d))]);
+        } finally {
+          // One statement for the blobs of this manifest, while the manifest is pushed.
+          recording = flushBlobLocations().catch(() => undefined);
+        }
         checkAborted();
         // With a tag, the push sets it too (the caller's tag push is then done).
         let pushed: string;
@@ -507,6 +520,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
           checkAborted();
           pushed = await secondary.putManifest(repository, tag ?? digest, manifest);
         }
+        await recording;
         if (pushed !== digest) {
           throw new TransferError(TRANSFER_ERROR_CODES.secondary, repository, `the secondary stored ${tag === undefined ? `manifest ${digest}` : `tag "${tag}"`} as ${pushed}, expected ${digest}`);
         }
@@ -689,11 +703,21 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     await forgetRepositoryBlobs(db, repository);
   }
 
+  /** Records the blobs known here that this sync did not record yet; on failure they stay to record. */
   async function flushBlobLocations(): Promise<void> {
-    if (storedBlobs.size === 0) return;
-    const digests = [...storedBlobs];
+    const digests = [...storedBlobs].filter((d) => !recordedBlobs.has(d));
     storedBlobs.clear();
-    await recordBlobs(db, repository, digests);
+    if (digests.length === 0) return;
+    for (const d of digests) recordedBlobs.add(d);
+    try {
+      await recordBlobs(db, repository, digests);
+    } catch (error) {
+      for (const d of digests) {
+        recordedBlobs.delete(d);
+        storedBlobs.add(d);
+      }
+      throw error;
+    }
   }
 
   /**

@@ -4,7 +4,7 @@ import pg from "pg";
 import { startPostgres } from "@georep/testing";
 import type { RunningPostgres } from "@georep/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { claim, complete, isPaused, lagPercentiles, pauseState, recentSyncs, setPaused, requestStaleSyncs, countByState, fail, getRow, inFlight, migrateTracking, reconcileCatalog, recordBlobs, blobLocations, blobPlaces, releaseExpiredLeases, renewLease, requestSync, takeDispatchable } from "../../src/index.js";
+import { claim, complete, isPaused, lagPercentiles, pauseState, recentSyncs, setPaused, requestStaleSyncs, countByState, fail, getRow, inFlight, migrateTracking, reconcileCatalog, recordBlobs, blobLocations, blobPlaces, blobPlacesMany, releaseExpiredLeases, renewLease, requestSync, takeDispatchable } from "../../src/index.js";
 import type { TrackingDatabase } from "../../src/index.js";
 
 let server: RunningPostgres;
@@ -25,7 +25,7 @@ beforeAll(async () => {
   db = open();
   // two replicas migrating at once apply the migration once
   const [a, b] = await Promise.all([migrateTracking(db), migrateTracking(open())]);
-  expect([...a, ...b]).toEqual(["0001_repository_sync", "0002_incremental_sync", "0003_history_and_control", "0004_event_digests"]);
+  expect([...a, ...b]).toEqual(["0001_repository_sync", "0002_incremental_sync", "0003_history_and_control", "0004_event_digests", "0005_recent_blob_locations"]);
 });
 
 afterAll(async () => {
@@ -245,6 +245,12 @@ describe("tracking rows", () => {
     expect(await blobPlaces(db, "sha256:1", "team/a")).toEqual({ here: true, elsewhere: ["team/b"] });
     expect(await blobPlaces(db, "sha256:2", "team/b")).toEqual({ here: false, elsewhere: ["team/a"] });
     expect(await blobPlaces(db, "sha256:3", "team/a")).toEqual({ here: false, elsewhere: [] });
+    const many = await blobPlacesMany(db, ["sha256:1", "sha256:2", "sha256:3", "sha256:1"], "team/a", 1);
+    expect(Object.fromEntries(many)).toEqual({
+      "sha256:1": { here: true, elsewhere: ["team/b"] },
+      "sha256:2": { here: true, elsewhere: [] },
+      "sha256:3": { here: false, elsewhere: [] },
+    });
   });
 
   it("keeps a history of finished syncs, with a lag sample only when the sync covered a new event", async () => {
