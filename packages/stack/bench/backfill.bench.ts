@@ -112,7 +112,7 @@ try {
   };
   const started = performance.now();
   const debug = process.env.BENCH_DEBUG !== undefined;
-  const groups: Record<string, number> = { primary: primaryRegistry.pid, secondary: secondaryRegistry.pid, nats: nats.pid, postgres: postgres.pid };
+  const groups: Record<string, number> = { primary: primaryRegistry.pid, secondary: secondaryRegistry.pid, nats: nats.pid, postgres: postgres.pid ?? -1 };
   const cpuBefore = groupCpuSeconds(groups);
   const logStart = { primary: (await stat(primaryRegistry.logFile)).size, secondary: (await stat(secondaryRegistry.logFile)).size };
   const dispatcherPort = await freePort();
