@@ -90,6 +90,14 @@ export interface SyncOptions {
   readonly awaited?: Readonly<Record<string, AwaitedTag>> | undefined;
   /** How long after its push an event's tag is re-checked at most (default {@link DEFAULT_AWAIT_WINDOW_MS}). */
   readonly awaitWindowMs?: number | undefined;
+  /**
+   * georep never synced this repository (tracking has no success nor failure
+   * of it): take the secondary as empty instead of listing it first. The
+   * verification lists it anyway; should it have held tags after all (put
+   * there by something else), the sync takes another pass with a real
+   * listing, which removes what the primary does not have.
+   */
+  readonly assumeSecondaryEmpty?: boolean | undefined;
 }
 
 /** Default of {@link SyncOptions.awaitWindowMs}: a registry links the tag within milliseconds of notifying; a minute is generous. */
@@ -216,6 +224,8 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
   /** The first listing of an incremental sync trusts the verified map instead of listing; later passes list. */
   let listedOnce = false;
   let secondaryListedOnce = false;
+  /** The secondary was taken as empty without a listing (see {@link SyncOptions.assumeSecondaryEmpty}). */
+  let assumedEmpty = false;
   const started = performance.now();
   const progress = params.onProgress ?? (() => undefined);
   const from = { client: primary, repository };
@@ -364,6 +374,11 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
   }
 
   async function listSecondary(): Promise<TagMap> {
+    if (options.assumeSecondaryEmpty === true && incremental === undefined && !secondaryListedOnce) {
+      secondaryListedOnce = true;
+      assumedEmpty = true;
+      return new Map();
+    }
     if (incremental !== undefined && !secondaryListedOnce) {
       // Before copying, the secondary is as the last sync verified it; verification lists it for real.
       secondaryListedOnce = true;
@@ -735,6 +750,11 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     verifiedMap = secondaryAll;
     const secondaryNow = new Map([...secondaryAll].filter(([tag]) => !unremovable.has(tag)));
     const sideChecksum = tagListChecksum(secondaryNow);
+    if (tagListChecksum(synced) !== sideChecksum && assumedEmpty) {
+      // It was not empty: another pass, with the secondary listed, makes it equal.
+      assumedEmpty = false;
+      return { kind: "changed" };
+    }
     if (tagListChecksum(synced) !== sideChecksum) {
       const primaryNow = await listPrimary();
       if (primaryNow !== undefined && tagListChecksum(primaryNow) !== tagListChecksum(synced)) return { kind: "changed" };
@@ -792,8 +812,13 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
       const secondaryFirst = pass === 1 ? await listSecondary() : undefined;
       if (secondaryFirst !== undefined) secondaryWasEmpty = secondaryFirst.size === 0;
       const primaryTags = await listPrimary();
-      const secondaryTags = secondaryFirst ?? (await listSecondary());
+      let secondaryTags = secondaryFirst ?? (await listSecondary());
       if (primaryTags === undefined) {
+        if (assumedEmpty) {
+          // Removing a repository needs to know what it holds.
+          assumedEmpty = false;
+          secondaryTags = await listSecondary();
+        }
         if (options.deleteMissing) await removeRepository(secondaryTags);
         const remaining = await listSecondary();
         if (options.deleteMissing && remaining.size > 0) {

@@ -215,6 +215,8 @@ export function createWorker(deps: WorkerDeps): Worker {
           verifyContent: job.reason === "event" ? "none" : "all",
           incremental,
           awaited: claimed.awaited,
+          // A repository georep never synced: its first sync does not list the secondary first.
+          assumeSecondaryEmpty: claimed.firstSync,
         },
         signal: controller.signal,
         inFlightBlobs,

@@ -98,7 +98,8 @@ describe("tracking rows", () => {
   it("failures back off with a growing retry_count that resets only on success", async () => {
     await requestSync(db, "team/bad", "event");
     let [job] = await takeDispatchable(db, 10);
-    await claim(db, "team/bad", job!.generation, "w", 30_000);
+    // Nothing was ever written there: the first sync need not list the secondary first.
+    expect(await claim(db, "team/bad", job!.generation, "w", 30_000)).toMatchObject({ kind: "claimed", firstSync: true });
     expect(await fail(db, "team/bad", "w", 'tag "v1": manifest unknown', { baseMs: 50, capMs: 100 })).toBe(true);
     let row = await getRow(db, "team/bad");
     expect(row).toMatchObject({ state: "failed", retryCount: 1, lastSyncFailure: 'tag "v1": manifest unknown' });
@@ -106,7 +107,8 @@ describe("tracking rows", () => {
     await new Promise((r) => setTimeout(r, 150));
     [job] = await takeDispatchable(db, 10);
     expect(job).toMatchObject({ repository: "team/bad", reason: "retry" });
-    await claim(db, "team/bad", job!.generation, "w", 30_000);
+    // The failed sync may have written some of it: no longer a first sync.
+    expect(await claim(db, "team/bad", job!.generation, "w", 30_000)).toMatchObject({ kind: "claimed", firstSync: false });
     await fail(db, "team/bad", "w", "again", { baseMs: 50, capMs: 100 });
     expect((await getRow(db, "team/bad"))?.retryCount).toBe(2);
     await new Promise((r) => setTimeout(r, 150));

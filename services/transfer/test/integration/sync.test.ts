@@ -74,6 +74,10 @@ function recording(client: RegistryClient, log: string[]): RegistryClient {
       log.push(`PUT manifest ${ref}`);
       return client.putManifest(r, ref, m);
     },
+    listTags: async (r) => {
+      log.push("LIST tags");
+      return client.listTags(r);
+    },
   };
 }
 
@@ -416,6 +420,45 @@ describe("syncRepository: requests to the secondary", () => {
     await expectInSync(repo, result);
     // A full sync afterwards reads every tag back: nothing to copy.
     expect((await sync(repo)).tags.copied).toEqual([]);
+  });
+});
+
+describe("syncRepository: a repository georep never synced", () => {
+  it("is copied without listing the secondary first; the verification lists it", async () => {
+    const repo = "first/app";
+    const img = image();
+    await push(primary, repo, img, ["v1", "v2"]);
+    const requests: string[] = [];
+    const result = await syncRepository({ primary, secondary: recording(secondary, requests), repository: repo, db, options: { ...OPTIONS, assumeSecondaryEmpty: true } });
+    expect(result.tags.copied).toEqual(["v1", "v2"]);
+    expect(requests.filter((r) => r === "LIST tags")).toHaveLength(1);
+    expect(requests.indexOf("LIST tags")).toBeGreaterThan(requests.findIndex((r) => r.startsWith("PUT manifest")));
+    expect(requests.some((r) => r.startsWith("HEAD manifest"))).toBe(false);
+    await expectInSync(repo, result);
+  });
+
+  it("when the secondary held tags after all, a second pass lists it and removes what the primary lacks", async () => {
+    const repo = "first/seeded";
+    const kept = image();
+    const stray = image();
+    const moved = image();
+    await push(primary, repo, kept, ["v1", "latest"]);
+    // Put there by something else: a tag the primary never had, and "latest" on another image.
+    await push(secondary, repo, stray, ["stray"]);
+    await push(secondary, repo, moved, ["latest"]);
+    const result = await sync(repo, { assumeSecondaryEmpty: true });
+    expect(result.tags.deleted).toEqual(["stray"]);
+    await expectInSync(repo, result);
+    expect(await secondary.headManifest(repo, stray.digest)).toBeUndefined();
+  });
+
+  it("a repository the primary does not know is still removed from the secondary", async () => {
+    const repo = "first/gone";
+    await push(secondary, repo, image(), ["v1"]);
+    const result = await sync(repo, { assumeSecondaryEmpty: true });
+    expect(result.removed).toBe(true);
+    expect(result.tags.deleted).toEqual(["v1"]);
+    expect(await tagMap(secondary, repo)).toEqual(new Map());
   });
 });
 
