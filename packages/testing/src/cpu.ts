@@ -1,31 +1,6 @@
 /** CPU seconds used by server processes and their descendants, read from /proc: where a benchmark spends the machine. */
-import { readdirSync, readFileSync } from "node:fs";
-
-const TICKS_PER_SECOND = 100;
-
-interface ProcStat {
-  readonly ppid: number;
-  readonly pgid: number;
-  /** utime + stime + cutime + cstime, in seconds. */
-  readonly cpu: number;
-}
-
-function processes(): Map<number, ProcStat> {
-  const out = new Map<number, ProcStat>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      continue; // exited while we looked
-    }
-    // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime …
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    out.set(Number(entry), { ppid: Number(f[1]), pgid: Number(f[2]), cpu: (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / TICKS_PER_SECOND });
-  }
-  return out;
-}
+import { procStats } from "./proc.js";
+import type { ProcStat } from "./proc.js";
 
 /**
  * user + system CPU seconds of each given process with its descendants and the rest of its
@@ -34,7 +9,7 @@ function processes(): Map<number, ProcStat> {
  */
 export function groupCpuSeconds(roots: Readonly<Record<string, number>>): Record<string, number> {
   const byPid = new Map(Object.entries(roots).map(([name, pid]) => [pid, name]));
-  const all = processes();
+  const all = new Map<number, ProcStat>(procStats().map((p) => [p.pid, p]));
   const owner = (pid: number): string | undefined => {
     for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
       const stat = all.get(p);
@@ -48,7 +23,7 @@ export function groupCpuSeconds(roots: Readonly<Record<string, number>>): Record
   const out: Record<string, number> = Object.fromEntries(Object.keys(roots).map((name) => [name, 0]));
   for (const [pid, stat] of all) {
     const name = owner(pid);
-    if (name !== undefined) out[name] = (out[name] ?? 0) + stat.cpu;
+    if (name !== undefined) out[name] = (out[name] ?? 0) + stat.cpuSeconds;
   }
   return out;
 }

@@ -13,11 +13,12 @@
  */
 import type { ChildProcess, SpawnOptions } from "node:child_process";
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ServerStartError } from "./errors.js";
 import { tailFile } from "./files.js";
+import { procStats } from "./proc.js";
 
 /** How long a server may take to become ready before its start fails. */
 export const DEFAULT_READY_TIMEOUT_MS = 30_000;
@@ -161,19 +162,7 @@ export function groupAlive(pgid: number): boolean {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
   if (!existsSync("/proc/self/stat")) return true;
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      continue; // exited while we looked
-    }
-    // pid (comm) state ppid pgrp …; comm may contain spaces and parentheses.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(fields[2]) === pgid && fields[0] !== "Z") return true;
-  }
-  return false;
+  return procStats().some((p) => p.pgid === pgid && p.state !== "Z");
 }
 
 /** Stops a process group started by this kit (or recorded by the stack): signal, wait, SIGKILL. */
