@@ -332,11 +332,11 @@ export async function claim(
     event_digests: Record<string, AwaitedTag>;
     taken_over: boolean;
     full_due: boolean;
-    never_synced: boolean;
+    never_claimed: boolean;
   }>`
     with old as (
       select repository, event_tags, needs_full_sync, last_event_at, last_synced_at, event_digests, state = 'started' as taken_over,
-        (last_synced_at is null and retry_count = 0 and started_at is null) as never_synced,
+        started_at is null as never_claimed,
         (full_verified_at is null or full_verified_at < now() - make_interval(secs => ${(options.fullSyncAfterMs ?? DEFAULT_FULL_SYNC_AFTER_MS) / 1000})) as full_due
       from repository_sync
       where repository = ${repository}
@@ -355,7 +355,7 @@ export async function claim(
       needs_full_sync = false,
       updated_at = now()
     from old where s.repository = old.repository
-    returning s.pending_generation, s.missing_on_primary, s.verified_tags, old.event_tags, old.needs_full_sync, old.last_event_at, old.last_synced_at, old.event_digests, old.taken_over, old.full_due, old.never_synced`.execute(db);
+    returning s.pending_generation, s.missing_on_primary, s.verified_tags, old.event_tags, old.needs_full_sync, old.last_event_at, old.last_synced_at, old.event_digests, old.taken_over, old.full_due, old.never_claimed`.execute(db);
   const row = r.rows[0];
   if (row !== undefined) {
     // Taking over an expired lease: what the dead worker was handed is gone, so everything is checked.
@@ -367,7 +367,8 @@ export async function claim(
       // A push since the last successful sync: this sync makes it available here.
       pushedAt: row.last_event_at !== null && (row.last_synced_at === null || row.last_event_at > row.last_synced_at) ? row.last_event_at : null,
       awaited: row.event_digests,
-      firstSync: row.never_synced && !row.taken_over,
+      // started_at is set by every claim and never cleared: no sync ever started, ended or failed.
+      firstSync: row.never_claimed,
       ...(full ? {} : { incremental: { verifiedTags: row.verified_tags, eventTags: row.event_tags } }),
     };
   }

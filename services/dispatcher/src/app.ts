@@ -29,8 +29,8 @@ import { applyResync, parseResyncRequest } from "./resync.js";
 import type { ResyncReply } from "./resync.js";
 import { CONSUMER_NAME, ensureConsumer, ensureGeoEventsMirror, ensureTransferJobs } from "./streams.js";
 
-/** Queue group of the resync subscription: one replica answers each request. */
-export const RESYNC_QUEUE_GROUP = "dispatcher";
+/** Queue group of the dispatchers' core NATS subscriptions (resync requests, finished syncs): one replica takes each message. */
+export const DISPATCHER_QUEUE_GROUP = "dispatcher";
 
 /** Publish attempts of one job (same `Nats-Msg-Id`, so a retried publish is stored once). */
 const PUBLISH_ATTEMPTS = 2;
@@ -540,10 +540,10 @@ export function buildDispatcher(deps: DispatcherDeps): Dispatcher {
       // stop() may have been called while setting up.
       if ((state as State) !== "starting") return;
       state = "running";
-      resyncSub = nc.subscribe(resyncSubject(options.site), { queue: RESYNC_QUEUE_GROUP });
+      resyncSub = nc.subscribe(resyncSubject(options.site), { queue: DISPATCHER_QUEUE_GROUP });
       keep("resync", resyncLoop(resyncSub));
       // A transfer worker recorded an outcome: its slot is free now, not at the next tick.
-      doneSub = nc.subscribe(syncDoneSubject(options.site), { queue: RESYNC_QUEUE_GROUP });
+      doneSub = nc.subscribe(syncDoneSubject(options.site), { queue: DISPATCHER_QUEUE_GROUP });
       keep("sync-done", doneLoop(doneSub));
       // The server knows the subscription once start() resolves (a request right after gets an answer).
       await nc.flush();

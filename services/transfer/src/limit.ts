@@ -51,8 +51,9 @@ export async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]
  * A failed load rejects every lookup of its batch.
  */
 export function createTurnLoader<K, V>(load: (keys: readonly K[]) => Promise<ReadonlyMap<K, V>>, missing: () => V): (key: K) => Promise<V> {
-  let batch: Map<K, { resolve: (value: V) => void; reject: (error: unknown) => void }[]> | undefined;
-  const flush = (keys: Map<K, { resolve: (value: V) => void; reject: (error: unknown) => void }[]>) => {
+  type Batch = Map<K, { resolve: (value: V) => void; reject: (error: unknown) => void }[]>;
+  let batch: Batch | undefined;
+  const flush = (keys: Batch) => {
     load([...keys.keys()]).then(
       (values) => {
         for (const [key, waiters] of keys) for (const w of waiters) w.resolve(values.get(key) ?? missing());
@@ -65,7 +66,7 @@ export function createTurnLoader<K, V>(load: (keys: readonly K[]) => Promise<Rea
   return (key) =>
     new Promise<V>((resolve, reject) => {
       if (batch === undefined) {
-        const current = new Map<K, { resolve: (value: V) => void; reject: (error: unknown) => void }[]>();
+        const current: Batch = new Map();
         batch = current;
         setImmediate(() => {
           batch = undefined;
