@@ -13,6 +13,7 @@ export {
   NOTIFYING_REGISTRY_LOG,
   INGEST_ENDPOINT_NAME,
   INGEST_EVENTS_PATH,
+  NO_MEDIA_TYPE,
   ingestNotificationEndpoint,
   registryConfig,
   registryNotificationEndpoints,

@@ -107,6 +107,12 @@ export const DEFAULT_REGISTRY_LOG = { level: "info", formatter: "text" } as cons
  */
 export const NOTIFYING_REGISTRY_LOG = { level: "warn", formatter: "text" } as const;
 
+/**
+ * A media type no event carries: Distribution 2.8 filters on `ignore.actions`
+ * only when `ignore.mediatypes` is not empty, and every real type there
+ * (blobs are `application/octet-stream`) would drop events ingest needs.
+ */
+export const NO_MEDIA_TYPE = "application/vnd.georep.no-such-type";
 /** Name of the notification endpoint that feeds ingest. */
 export const INGEST_ENDPOINT_NAME = "georep-ingest";
 /** The path ingest takes notifications on (the one GitLab operators already configure). */
@@ -115,10 +121,12 @@ export const INGEST_EVENTS_PATH = "/api/v4/container_registry_event/events";
 /**
  * The endpoint that sends a primary registry's events to ingest, with the
  * settings georep runs with everywhere: pulls are most of the traffic and
- * useless to replication, so they are ignored (2.8 applies `ignore.actions`
- * only with a non-empty `ignore.mediatypes`, hence blob media types too);
- * a 5 s timeout and 1 s backoff, since ingest answers 503 while JetStream
- * is unavailable and Distribution retries.
+ * useless to replication, so they are ignored; blob pushes are sent (ingest
+ * announces large ones to the secondaries, which copy them while the rest of
+ * the image is pushed). 2.8 applies `ignore.actions` only with a non-empty
+ * `ignore.mediatypes`, hence {@link NO_MEDIA_TYPE} there. A 5 s timeout and
+ * 1 s backoff, since ingest answers 503 while JetStream is unavailable and
+ * Distribution retries.
  *
  * @param ingestUrl ingest's origin (`http://ingest:8080`)
  * @param authorization the `Authorization` header value (ingest's `INGEST_SECRET`)
@@ -130,7 +138,7 @@ export function ingestNotificationEndpoint(ingestUrl: string, authorization: str
     headers: { Authorization: authorization },
     timeoutMs: 5000,
     backoffMs: 1000,
-    ignoredMediaTypes: ["application/octet-stream"],
+    ignoredMediaTypes: [NO_MEDIA_TYPE],
     ignoredActions: ["pull"],
   };
 }

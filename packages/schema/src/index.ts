@@ -9,6 +9,7 @@ export type { Problem, SchemaErrorCode } from "./errors.js";
 export {
   HEADERS,
   SITE_NAME_PATTERN,
+  blobHintQueueGroup,
   STREAMS,
   STREAM_NAMES,
   SUBJECTS,
@@ -27,6 +28,7 @@ export {
 export type { Header, StreamDefinition, StreamName, StreamRetention, Subject } from "./subjects.js";
 
 export {
+  BlobPushedHint,
   DEFAULT_TRANSFER_PRIORITY,
   DIGEST_PATTERN,
   Digest,

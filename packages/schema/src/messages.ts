@@ -251,6 +251,28 @@ export const TransferJob = Type.Object(
 export type TransferJob = Static<typeof TransferJob>;
 
 // ---------------------------------------------------------------------------
+// BlobPushedHint (primary's ingest → georep.blobs.pushed, core NATS)
+
+/**
+ * A blob the primary registry just stored (its notification of a blob push):
+ * secondaries may start copying it before the manifest that references it
+ * arrives. Only a hint, never the record: a lost one costs time, not data,
+ * since the manifest's sync copies every blob it lacks.
+ */
+export const BlobPushedHint = Type.Object(
+  {
+    repository: RepositoryName,
+    digest: Digest,
+    size: Type.Integer({ minimum: 0 }),
+    media_type: Type.Optional(Type.String({ maxLength: 255 })),
+    received_at: Timestamp,
+  },
+  { additionalProperties: false, title: "BlobPushedHint" },
+);
+/** A blob push hint. */
+export type BlobPushedHint = Static<typeof BlobPushedHint>;
+
+// ---------------------------------------------------------------------------
 // ResyncRequest (operator/status → georep.<site>.resync)
 
 /** Asks a secondary's dispatcher to resync one repository, or every repository when `repository` is absent. */

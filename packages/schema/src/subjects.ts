@@ -11,6 +11,7 @@
  * | `georep.transfer.jobs.<repo>`                   | `TRANSFER_JOBS`       |
  * | `georep.<site>.resync`                          | core NATS request     |
  * | `georep.<site>.syncs.done`                      | core NATS publish     |
+ * | `georep.blobs.pushed`                           | core NATS publish     |
  * | `georep.sites.<site>.status`                    | core NATS publish     |
  *
  * `<repo>` is always ONE token: the repository name encoded with
@@ -46,6 +47,12 @@ export const SUBJECTS = {
   TRANSFER_JOBS_ALL: "georep.transfer.jobs.>",
   /** Every site's status report: `georep.sites.<site>.status`. */
   SITE_STATUS_ALL: "georep.sites.*.status",
+  /**
+   * Blobs the primary registry stored ({@link BlobPushedHint}), published by
+   * the primary's ingest and taken by every secondary's transfer workers (one
+   * queue group per site), across the leafnode: core NATS, a hint only.
+   */
+  BLOB_PUSHED: "georep.blobs.pushed",
   /** Every site's resync subject: `georep.<site>.resync`. */
   RESYNC_ALL: "georep.*.resync",
 } as const;
@@ -256,6 +263,11 @@ export function resyncSubject(site: string): string {
  */
 export function syncDoneSubject(site: string): string {
   return `georep.${siteToken(site)}.syncs.done`;
+}
+
+/** The queue group of a site's transfer workers on {@link SUBJECTS.BLOB_PUSHED}: each site takes every hint once. */
+export function blobHintQueueGroup(site: string): string {
+  return `georep-transfer-${siteToken(site)}`;
 }
 
 /** `georep.sites.<site>.status`, where a site publishes its {@link SiteStatusReport}. */

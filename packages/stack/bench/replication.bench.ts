@@ -23,7 +23,7 @@ import { Readable } from "node:stream";
 import { createGzip } from "node:zlib";
 import { createRegistryClient } from "@georep/registry-client";
 import type { RegistryClient } from "@georep/registry-client";
-import { startRegistry } from "@georep/testing";
+import { cpuDelta, groupCpuSeconds, startRegistry } from "@georep/testing";
 import { startStack, stopStack } from "../dist/index.js";
 
 const MB = 1024 * 1024;
@@ -108,17 +108,29 @@ try {
   const secondary = createRegistryClient({ url: secondarySite.registry, credentials });
   const pids = JSON.parse(await readFile(join(dir, "pids.json"), "utf8")) as { processes: { name: string; pid: number }[] };
   const transferPid = pids.processes.find((p) => p.name === `${secondarySite.name}/transfer`)!.pid;
+  const debug = process.env.BENCH_DEBUG !== undefined;
+  const groups = Object.fromEntries([...pids.processes.map((p) => [p.name, p.pid] as const), ["baseline-registry", baselineRegistry.pid] as const]);
+  /** BENCH_DEBUG: CPU seconds each process used during a step, the busiest first. */
+  const cpuReport = (step: string, before: Record<string, number>, wallMs: number) => {
+    const used = Object.entries(cpuDelta(before, groupCpuSeconds(groups))).filter(([, s]) => s > 0).sort((a, b) => b[1] - a[1]);
+    console.error(`[replication] ${step}: ${round3(wallMs / 1000)} s wall; CPU s ${JSON.stringify(Object.fromEntries(used))}`);
+  };
 
   // 1. A large image: push to available on the secondary, vs skopeo copy of the same image.
   await run("sync", []);
+  let cpuBefore = groupCpuSeconds(groups);
   const big = await pushBigImage(primary, "bench/big", "v1");
+  if (debug) cpuReport("georep's push (and what replication did meanwhile)", cpuBefore, 0);
+  cpuBefore = groupCpuSeconds(groups);
   const availableAt = await waitForTag(secondary, "bench/big", "v1", big.digest, 30 * 60_000, 50);
   const georepSeconds = (availableAt - big.pushedAt) / 1000;
+  if (debug) cpuReport("georep's copy", cpuBefore, availableAt - big.pushedAt);
   // skopeo's turn: replication paused, a fresh image of the same size pushed, copied at once.
   const pause = await fetch(`${secondarySite.status}/api/v1/pause`, { method: "POST", headers: { authorization: `Bearer ${stack.admin_token}` } });
   if (pause.status !== 200) throw new Error(`pausing the secondary answered ${pause.status}`);
   await run("sync", []);
   await pushBigImage(primary, "bench/big-skopeo", "v1");
+  cpuBefore = groupCpuSeconds(groups);
   const skopeoMs = await run("skopeo", [
     "--insecure-policy",
     "copy",
@@ -130,6 +142,7 @@ try {
     `docker://${primarySite.registry.replace(/^https?:\/\//, "")}/bench/big-skopeo:v1`,
     `docker://${baselineRegistry.host}/bench/big-skopeo:v1`,
   ]);
+  if (debug) cpuReport("skopeo's copy (skopeo itself not counted)", cpuBefore, skopeoMs);
   const label = `${IMAGE_BYTES / MB}MiB-4-layers`;
   console.log(JSON.stringify({ bench: `replication.push-to-available-${label}`, value: round3(georepSeconds), baseline: round3(skopeoMs / 1000), ratio: round3(georepSeconds / (skopeoMs / 1000)), unit: "s", target: "ratio <= 0.8" }));
   const rss = await peakRssMb(transferPid);

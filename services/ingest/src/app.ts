@@ -6,9 +6,10 @@
 import { createHash, hash, timingSafeEqual } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { HttpError, PROMETHEUS_CONTENT_TYPE, SpanKind, createHttpErrorHandler, currentTraceCarrier, withSpan, healthPlugin, notFoundHandler } from "@georep/runtime";
 import type { Health, Logger } from "@georep/runtime";
-import { NOTIFICATION_ENVELOPE_MEDIA_TYPE, registryEventDeadLetterSubject, registryEventSubject } from "@georep/schema";
+import { BlobPushedHint, NOTIFICATION_ENVELOPE_MEDIA_TYPE, SUBJECTS, encodeJson, registryEventDeadLetterSubject, registryEventSubject } from "@georep/schema";
 import fastify from "fastify";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { DEAD_LETTER_REASONS, decide } from "./events.js";
@@ -17,6 +18,8 @@ import type { IngestMetrics } from "./metrics.js";
 
 /** Paths the registry may be configured with (GitLab's, and a short one). */
 export const EVENT_PATHS = ["/api/v4/container_registry_event/events", "/events"] as const;
+/** Smallest blob push announced to secondaries by default: below it, the manifest's sync copies the blob at little cost. */
+export const DEFAULT_BLOB_HINT_MIN_BYTES = 1024 * 1024;
 /** Largest envelope accepted. */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 /** JetStream ack wait per publish; below the registry's notification timeout. */
@@ -53,6 +56,12 @@ export interface IngestDeps {
   /** Default {@link DEFAULT_MAX_EVENTS}. */
   readonly maxEvents?: number;
   readonly publishTimeoutMs?: number;
+  /**
+   * Blob pushes of at least `minBytes` are announced on `georep.blobs.pushed`
+   * (core NATS, no wait), so secondaries can copy large blobs while the rest
+   * of the image is still being pushed. None without it.
+   */
+  readonly blobHints?: { readonly nc: NatsConnection; readonly minBytes: number };
   /** Clock, for tests. */
   readonly now?: () => Date;
 }
@@ -222,6 +231,19 @@ export async function buildApp(deps: IngestDeps) {
     await together(() => js.publish(subject, data, { headers: h, timeout: publishTimeout, ...(decision.id === undefined ? {} : { msgID: `dlq:${messageId(decision.id)}` }) }));
   }
 
+  /** A hint, not a record: a failed publish is counted and the envelope goes on. */
+  function announceBlob(hint: BlobPushedHint): void {
+    const hints = deps.blobHints;
+    if (hints === undefined || hint.size < hints.minBytes) return;
+    try {
+      hints.nc.publish(SUBJECTS.BLOB_PUSHED, encodeJson(BlobPushedHint, hint));
+      metrics.blobHints.inc({ result: "published" });
+    } catch (err) {
+      metrics.blobHints.inc({ result: "failed" });
+      logger.debug({ err, digest: hint.digest }, "cannot announce a blob push");
+    }
+  }
+
   const handler = async (request: FastifyRequest): Promise<IngestResult> => {
     const body = request.body as { events?: unknown } | null;
     if (typeof body !== "object" || body === null || Array.isArray(body) || !Array.isArray(body.events)) {
@@ -243,6 +265,7 @@ export async function buildApp(deps: IngestDeps) {
           if (decision.kind === "ignore") {
             metrics.ignored.inc({ reason: decision.reason });
             result.ignored++;
+            if (decision.hint !== undefined) announceBlob(decision.hint);
           } else if (decision.kind === "dead-letter") {
             await deadLetter(decision, raw);
             metrics.rejected.inc({ reason: decision.reason });

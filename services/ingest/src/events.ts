@@ -8,8 +8,8 @@
  * dead-lettered with the reason and its neighbours go on.
  */
 import { isManifestMediaType, normalizeContentType } from "@georep/registry-client";
-import { NotificationEvent, RegistryEvent, TIMESTAMP_PATTERN, isNotificationAction, registryEventSubject, validate } from "@georep/schema";
-import type { RegistryEvent as RegistryEventType } from "@georep/schema";
+import { BlobPushedHint, NotificationEvent, RegistryEvent, TIMESTAMP_PATTERN, isNotificationAction, registryEventSubject, validate } from "@georep/schema";
+import type { BlobPushedHint as BlobPushedHintType, RegistryEvent as RegistryEventType } from "@georep/schema";
 
 /** Why an event was dead-lettered (a Prometheus label, so a closed set). */
 export const DEAD_LETTER_REASONS = {
@@ -25,7 +25,7 @@ export type IgnoreReason = (typeof IGNORE_REASONS)[keyof typeof IGNORE_REASONS];
 
 export type Decision =
   | { readonly kind: "publish"; readonly subject: string; readonly event: RegistryEventType }
-  | { readonly kind: "ignore"; readonly reason: IgnoreReason }
+  | { readonly kind: "ignore"; readonly reason: IgnoreReason; readonly hint?: BlobPushedHintType }
   | { readonly kind: "dead-letter"; readonly reason: DeadLetterReason; readonly detail: string; readonly id: string | undefined; readonly action: string; readonly repository: string };
 
 const timestampPattern = new RegExp(TIMESTAMP_PATTERN);
@@ -41,7 +41,9 @@ function str(value: unknown): string | undefined {
  * delete (manifest by digest or tag; repository delete carries neither;
  * blob deletes look the same in 2.8 and are kept: a spurious repository
  * check is cheap, a missed delete is not), and mounts of manifests.
- * Ignored: pulls, blob pushes and blob mounts.
+ * Ignored: pulls, blob pushes and blob mounts. A blob push that names its
+ * repository, digest and size carries a {@link BlobPushedHint}: secondaries
+ * may copy the blob before its manifest arrives.
  */
 export function decide(raw: unknown, receivedAt: string): Decision {
   const rawObject = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
@@ -60,7 +62,17 @@ export function decide(raw: unknown, receivedAt: string): Decision {
   const target = event.target;
   const mediaType = target.mediaType === undefined || target.mediaType === "" ? undefined : normalizeContentType(target.mediaType);
   const isManifest = mediaType !== undefined && isManifestMediaType(mediaType);
-  if ((event.action === "push" || event.action === "mount") && !isManifest) return { kind: "ignore", reason: IGNORE_REASONS.BLOB };
+  if ((event.action === "push" || event.action === "mount") && !isManifest) {
+    if (event.action === "mount") return { kind: "ignore", reason: IGNORE_REASONS.BLOB };
+    const hint = validate(BlobPushedHint, {
+      repository: target.repository,
+      digest: target.digest,
+      size: target.size,
+      ...(mediaType === undefined ? {} : { media_type: mediaType }),
+      received_at: receivedAt,
+    });
+    return hint.ok ? { kind: "ignore", reason: IGNORE_REASONS.BLOB, hint: hint.value } : { kind: "ignore", reason: IGNORE_REASONS.BLOB };
+  }
 
   const candidate: RegistryEventType = {
     id: event.id,

@@ -17,6 +17,8 @@ export interface IngestMetrics {
   readonly ignored: Counter;
   /** Events dead-lettered, by reason; and envelopes refused, by reason. */
   readonly rejected: Counter;
+  /** Blob push hints sent to secondaries, by result (published, failed). */
+  readonly blobHints: Counter;
 }
 
 export function createIngestMetrics(): IngestMetrics {
@@ -29,5 +31,6 @@ export function createIngestMetrics(): IngestMetrics {
     duplicates: registry.counter("georep_ingest_events_duplicate_total", "Events JetStream already had (registry retries)"),
     ignored: registry.counter("georep_ingest_events_ignored_total", "Events not relevant to replication, by reason"),
     rejected: registry.counter("georep_ingest_events_rejected_total", "Events dead-lettered and requests refused, by reason"),
+    blobHints: registry.counter("georep_ingest_blob_hints_total", "Blob pushes announced to secondaries on georep.blobs.pushed, by result", { initial: [{ result: "published" }, { result: "failed" }] }),
   };
 }

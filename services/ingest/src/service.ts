@@ -42,6 +42,7 @@ const app = await buildApp({
   health,
   bodyLimit: config.INGEST_BODY_LIMIT,
   publishTimeoutMs: config.INGEST_PUBLISH_TIMEOUT_MS,
+  ...(config.INGEST_BLOB_HINTS ? { blobHints: { nc, minBytes: config.INGEST_BLOB_HINT_MIN_BYTES } } : {}),
 });
 shutdown.onShutdown("http", async () => {
   health.drain();

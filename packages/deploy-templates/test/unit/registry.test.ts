@@ -5,6 +5,7 @@ import {
   DEFAULT_NOTIFICATION_THRESHOLD,
   DEFAULT_NOTIFICATION_TIMEOUT_MS,
   INGEST_EVENTS_PATH,
+  NO_MEDIA_TYPE,
   ingestNotificationEndpoint,
   registryConfig,
   registryNotificationEndpoints,
@@ -131,14 +132,14 @@ describe("registryNotificationEndpoints", () => {
 });
 
 describe("ingestNotificationEndpoint", () => {
-  it("georep's settings: ingest's path, the secret in Authorization, pulls ignored (with a media type, as 2.8 needs)", () => {
+  it("georep's settings: ingest's path, the secret in Authorization, pulls ignored, blob pushes sent (a media type no event has, as 2.8 needs one)", () => {
     expect(ingestNotificationEndpoint("http://ingest:8080/", "secret")).toEqual({
       name: "georep-ingest",
       url: `http://ingest:8080${INGEST_EVENTS_PATH}`,
       headers: { Authorization: "secret" },
       timeoutMs: 5000,
       backoffMs: 1000,
-      ignoredMediaTypes: ["application/octet-stream"],
+      ignoredMediaTypes: [NO_MEDIA_TYPE],
       ignoredActions: ["pull"],
     });
   });

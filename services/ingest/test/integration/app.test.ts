@@ -4,7 +4,7 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { createHealth, createLogger } from "@georep/runtime";
-import { STREAM_NAMES } from "@georep/schema";
+import { STREAM_NAMES, SUBJECTS } from "@georep/schema";
 import { startNats } from "@georep/testing";
 import type { RunningNats } from "@georep/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -131,6 +131,43 @@ describe("accepted envelopes", () => {
     expect(metrics.rejected.get({ reason: "unknown_action" })).toBeGreaterThanOrEqual(1);
     const text = (await app.inject({ method: "GET", url: "/metrics" })).body;
     expect(text).toMatch(/georep_ingest_events_published_total\{action="push"\} \d+/);
+  });
+
+  it("announces blob pushes of at least minBytes on georep.blobs.pushed, and stores none", async () => {
+    const hinting = await buildApp({ js: jetstream(nc), secret: SECRET, logger: createLogger({ name: "ingest-test", level: "silent" }), metrics: createIngestMetrics(), health: createHealth(), blobHints: { nc, minBytes: 1000 } });
+    const received: unknown[] = [];
+    const subscription = nc.subscribe(SUBJECTS.BLOB_PUSHED, { callback: (_err, m) => void received.push(m.json()) });
+    await nc.flush();
+    try {
+      const layer = "application/vnd.oci.image.layer.v1.tar+gzip";
+      const big = event({}, { mediaType: layer, digest: `sha256:${"b".repeat(64)}`, size: 5000, tag: undefined });
+      const res = await hinting.inject({
+        method: "POST",
+        url: "/events",
+        headers: { authorization: SECRET, "content-type": "application/json" },
+        payload: JSON.stringify({
+          events: [
+            big,
+            event({}, { mediaType: layer, digest: `sha256:${"c".repeat(64)}`, size: 999, tag: undefined }), // too small
+            event({}, { mediaType: "application/octet-stream", digest: `sha256:${"d".repeat(64)}`, size: undefined, tag: undefined }), // no size
+            event({ action: "mount" }, { mediaType: "application/octet-stream", digest: `sha256:${"e".repeat(64)}`, size: 9000, fromRepository: "team/other" }),
+          ],
+        }),
+      });
+      expect(res.json()).toEqual({ received: 4, published: 0, duplicates: 0, ignored: 4, dead_lettered: 0 });
+      await nc.flush();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(received).toEqual([{ repository: "team/app", digest: `sha256:${"b".repeat(64)}`, size: 5000, media_type: layer, received_at: expect.any(String) as unknown }]);
+      expect((await jsm.streams.info(STREAM_NAMES.REGISTRY_EVENTS)).state.messages).toBe(0);
+      // Without blobHints (the default of buildApp), nothing is announced.
+      expect((await post({ events: [big] })).json()).toMatchObject({ ignored: 1 });
+      await nc.flush();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(received).toHaveLength(1);
+    } finally {
+      subscription.unsubscribe();
+      await hinting.close();
+    }
   });
 
   it("dedupes a redelivered envelope by event id", async () => {

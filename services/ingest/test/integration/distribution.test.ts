@@ -1,7 +1,8 @@
 /**
- * A real Distribution notifying the real ingest: the events replication
- * needs arrive in REGISTRY_EVENTS exactly once, through the registry's own
- * retries when NATS is unavailable for a while.
+ * A real Distribution notifying the real ingest, configured as shipped: the
+ * events replication needs arrive in REGISTRY_EVENTS exactly once, through
+ * the registry's own retries when NATS is unavailable for a while; blob
+ * pushes are announced on georep.blobs.pushed.
  */
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -16,7 +17,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { createRegistryClient } from "@georep/registry-client";
 import type { RegistryClient } from "@georep/registry-client";
 import { createHealth, createLogger } from "@georep/runtime";
-import { STREAM_NAMES } from "@georep/schema";
+import { ingestNotificationEndpoint } from "@georep/deploy-templates";
+import { BlobPushedHint, STREAM_NAMES, SUBJECTS, decodeJson } from "@georep/schema";
 import { startNats, startRegistry } from "@georep/testing";
 import type { RunningNats, RunningRegistry } from "@georep/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -36,6 +38,8 @@ let registry: RunningRegistry;
 let client: RegistryClient;
 let dir: string;
 const metrics = createIngestMetrics();
+/** What arrived on georep.blobs.pushed. */
+const hints: BlobPushedHint[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "georep-ingest-it-"));
@@ -43,20 +47,25 @@ beforeAll(async () => {
   nc = await connect({ servers: nats.url });
   jsm = await jetstreamManager(nc);
   await createStreams(jsm);
-  app = await buildApp({ js: jetstream(nc), secret: SECRET, logger: createLogger({ name: "ingest", level: "silent" }), metrics, health: createHealth(), publishTimeoutMs: 1500 });
+  const subscription = nc.subscribe(SUBJECTS.BLOB_PUSHED);
+  void (async () => {
+    for await (const m of subscription) {
+      const decoded = decodeJson(BlobPushedHint, m.data);
+      if (decoded.ok) hints.push(decoded.value);
+    }
+  })();
+  await nc.flush();
+  app = await buildApp({ js: jetstream(nc), secret: SECRET, logger: createLogger({ name: "ingest", level: "silent" }), metrics, health: createHealth(), publishTimeoutMs: 1500, blobHints: { nc, minBytes: 0 } });
   const address = await app.listen({ host: "127.0.0.1", port: 0 });
   registry = await startRegistry({
     notifications: [
       {
-        url: `${address}/api/v4/container_registry_event/events`,
-        headers: { Authorization: SECRET },
+        // The shipped endpoint settings (pulls ignored, blob pushes sent)...
+        ...ingestNotificationEndpoint(address, SECRET),
         backoffMs: 200,
-        // Longer than ingest's publish timeout, so ingest always answers before the registry gives up
-        // (a registry timeout would resend the envelope; dedup makes that harmless but it counts again).
+        // ...but a timeout longer than ingest's publish timeout, so ingest always answers before the registry
+        // gives up (a registry timeout would resend the envelope; dedup makes that harmless but it counts again).
         timeoutMs: 6000,
-        // What the shipped config does: 2.8 applies ignore.actions only with a non-empty ignore.mediatypes.
-        ignoredMediaTypes: ["application/octet-stream"],
-        ignoredActions: ["pull"],
       },
     ],
   });
@@ -95,7 +104,7 @@ async function events(repository: string) {
 }
 
 describe("Distribution → ingest → REGISTRY_EVENTS", () => {
-  it("push, tag move, delete: one event each, no blob or pull events", async () => {
+  it("push, tag move, delete: one event each; blob pushes announced, not stored; no pulls", async () => {
     const a = image("a");
     const b = image("b");
     await push("team/app", a, "v1");
@@ -112,11 +121,18 @@ describe("Distribution → ingest → REGISTRY_EVENTS", () => {
       ["delete", a.digest, null],
     ]);
     expect(new Set(got.map((e) => e.id)).size).toBe(3);
-    // The registry itself dropped the pull and the blob uploads (ignore.actions with ignore.mediatypes).
+    // The registry itself dropped the pull (ignore.actions, with a media type no event has); the four
+    // blob uploads reached ingest, which stored none of them and announced each one.
     expect(metrics.ignored.get({ reason: "pull" })).toBe(0);
-    expect(metrics.ignored.get({ reason: "blob" })).toBe(0);
-    // Every event received is one of the three (an envelope answered 503 on a slow machine is sent again).
-    expect(metrics.received.get()).toBe(3 + metrics.requests.get({ status: "503" }));
+    expect(metrics.ignored.get({ reason: "blob" })).toBe(4);
+    // Every event received is one of these seven (an envelope answered 503 on a slow machine is sent again).
+    expect(metrics.received.get()).toBe(7 + metrics.requests.get({ status: "503" }));
+    await until("four blob hints", () => Promise.resolve(new Set(hints.map((h) => h.digest)).size >= 4));
+    const blobs = [a.config, a.layer, b.config, b.layer].map((blob) => ({ repository: "team/app", digest: sha256(blob), size: blob.length }));
+    expect(hints.map((h) => ({ repository: h.repository, digest: h.digest, size: h.size })).sort((x, y) => x.digest.localeCompare(y.digest))).toEqual(
+      [...new Map(blobs.map((x) => [x.digest, x])).values()].sort((x, y) => x.digest.localeCompare(y.digest)),
+    );
+    expect(metrics.blobHints.get({ result: "published" })).toBe(hints.length);
   });
 
   it("skopeo pushes land as one manifest push", async () => {
