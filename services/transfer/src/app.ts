@@ -14,11 +14,16 @@ import type { RegistryClient } from "@georep/registry-client";
 import type { TrackingDatabase } from "@georep/tracking";
 import { PROMETHEUS_CONTENT_TYPE, createMetrics } from "./metrics.js";
 import type { TransferMetrics } from "./metrics.js";
+import { createPrefetcher } from "./prefetch.js";
+import type { InFlightBlobs } from "./sync.js";
 import { createWorker } from "./worker.js";
 import type { Worker, WorkerOptions } from "./worker.js";
 
-/** Settings of the transfer service (see `config.ts` for the variables and defaults): the worker's. */
-export type TransferOptions = WorkerOptions;
+/** Settings of the transfer service (see `config.ts` for the variables and defaults): the worker's, and the blob prefetch's. */
+export interface TransferOptions extends WorkerOptions {
+  /** Copy the blobs the primary announces (`TRANSFER_BLOB_PREFETCH`) with this many at once; off without it or without `site`. */
+  readonly prefetch?: { readonly concurrency: number } | undefined;
+}
 
 /** Dependencies of {@link buildTransfer}; the caller owns (and closes) the connection, the pool and the registry clients' dispatcher. */
 export interface TransferDeps {
@@ -56,6 +61,8 @@ export function buildTransfer(deps: TransferDeps): Transfer {
   const logger = deps.logger.child({ component: "transfer" });
   const metrics = deps.metrics ?? createMetrics();
   const health = deps.health ?? createHealth();
+  /** Blob copies under way in this process, shared by the syncs and the prefetch (a blob is copied once). */
+  const inFlightBlobs: InFlightBlobs = new Map();
   const worker = createWorker({
     nc,
     db,
@@ -64,7 +71,12 @@ export function buildTransfer(deps: TransferDeps): Transfer {
     logger,
     metrics,
     options,
+    inFlightBlobs,
   });
+  const prefetcher =
+    options.prefetch === undefined || options.site === undefined
+      ? undefined
+      : createPrefetcher({ nc, db, primary: deps.primary, secondary: deps.secondary, logger, metrics, inFlightBlobs, options: { site: options.site, concurrency: options.prefetch.concurrency, chunkSize: options.sync.chunkSize } });
 
   health.register("postgres", async () => {
     await sql`select 1`.execute(db);
@@ -85,8 +97,13 @@ export function buildTransfer(deps: TransferDeps): Transfer {
   http.get("/metrics", { logLevel: "warn" }, async (_request, reply) => reply.header("content-type", PROMETHEUS_CONTENT_TYPE).send(await metrics.render()));
 
   return {
-    start: () => worker.start(),
-    stop: () => worker.stop(),
+    async start() {
+      prefetcher?.start();
+      await worker.start();
+    },
+    async stop() {
+      await Promise.all([prefetcher?.stop(options.drainTimeoutMs), worker.stop()]);
+    },
     http,
     health,
     metrics,

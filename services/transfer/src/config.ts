@@ -35,6 +35,8 @@ export const TRANSFER_CONFIG_DEFAULTS = {
   TRANSFER_FULL_SYNC_AFTER_MS: 300_000,
   /** Lifetime of the tokens minted (the jwt package's default, 5 minutes). */
   REGISTRY_TOKEN_TTL_SECONDS: 300,
+  /** Blobs copied at once on the primary's blob push hints. */
+  TRANSFER_PREFETCH_CONCURRENCY: 4,
 } as const;
 
 const D = TRANSFER_CONFIG_DEFAULTS;
@@ -56,6 +58,8 @@ export const TransferSettings = Type.Object({
   REGISTRY_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: D.REGISTRY_TOKEN_TTL_SECONDS, description: "lifetime of minted registry tokens (renewed before they expire)" }),
   TRANSFER_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: D.TRANSFER_CONCURRENCY }),
   TRANSFER_BLOB_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: D.TRANSFER_BLOB_CONCURRENCY }),
+  TRANSFER_BLOB_PREFETCH: Type.Boolean({ default: true, description: "copy the blobs the primary's ingest announces (georep.blobs.pushed) before their manifest arrives" }),
+  TRANSFER_PREFETCH_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: D.TRANSFER_PREFETCH_CONCURRENCY }),
   // An event sync that trusts the last verified tag map costs a few requests instead of two per
   // tag; a full sync every TRANSFER_FULL_SYNC_AFTER_MS still finds what no event told.
   TRANSFER_INCREMENTAL_SYNCS: Type.Boolean({ default: true, description: "event syncs resolve only the tags events named, trusting the last verified tag map" }),
@@ -187,5 +191,6 @@ export function transferOptions(config: Readonly<TransferConfig>, pid: number = 
     },
     // In-flight syncs get most of the shutdown deadline; the rest closes NATS and Postgres.
     drainTimeoutMs: Math.max(500, config.TRANSFER_SHUTDOWN_TIMEOUT_MS - 5_000),
+    ...(config.TRANSFER_BLOB_PREFETCH ? { prefetch: { concurrency: config.TRANSFER_PREFETCH_CONCURRENCY } } : {}),
   };
 }

@@ -33,6 +33,12 @@ export const METRICS = {
   manifests: { name: "georep_transfer_manifests_copied_total", help: "Manifests pushed to the secondary registry" },
   tagsCopied: { name: "georep_transfer_tags_copied_total", help: "Tags set on the secondary registry" },
   tagsDeleted: { name: "georep_transfer_tags_deleted_total", help: "Tags removed from the secondary registry" },
+  prefetch: {
+    name: "georep_transfer_prefetch_total",
+    help: "Blob push hints from the primary, by result (uploaded, mounted, skipped: already here; failed, invalid, dropped: queue full, paused, duplicate: already being copied)",
+    label: "result",
+    initial: ["uploaded", "mounted", "skipped", "failed", "invalid", "dropped", "paused", "duplicate"],
+  },
   rechecks: {
     name: "georep_transfer_tag_rechecks_total",
     help: "Pushed tags the primary did not show on the event's digest yet (notified before linked), synced again shortly",

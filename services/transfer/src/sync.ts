@@ -448,8 +448,9 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
         checkAborted();
         // Foreign (non-distributable) layers live at their `urls`; copy them only when the primary has them.
         if (descriptor.urls !== undefined && descriptor.urls.length > 0 && (await primary.headBlob(repository, descriptor.digest)) === undefined) return;
-        // Another sync of this process may be copying the same blob right now (a shared base
-        // layer at backfill): wait for it, then mount from the repository it copied into.
+        // Another sync of this process, or the blob prefetch, may be copying the same blob right now
+        // (a shared base layer at backfill, a layer announced by the primary): wait for it, then
+        // mount from the repository it copied into, or find the blob here.
         // Registered before any await, so concurrent syncs see each other.
         const sibling = inFlightBlobs?.get(descriptor.digest);
         let finished = (): void => undefined;
@@ -459,7 +460,8 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
         /** Tracking already places it here and this sync believed it: nothing new to record. */
         let trustedHere = false;
         try {
-          if (sibling !== undefined && sibling.repository !== repository) await sibling.done;
+          // (Into this repository too: the blob prefetch copies into the repository it was pushed to.)
+          if (sibling !== undefined) await sibling.done;
           const places = await placesOf(descriptor.digest);
           const mountFrom = [...new Set([...(sibling === undefined ? [] : [sibling.repository]), ...places.elsewhere])].filter((r) => r !== repository);
           if (trustLocations && places.here && sibling === undefined) {

@@ -77,6 +77,8 @@ export interface WorkerDeps {
   readonly logger: Logger;
   readonly metrics: TransferMetrics;
   readonly options: WorkerOptions;
+  /** Blob copies under way in this process (shared with the blob prefetch); a fresh map by default. */
+  readonly inFlightBlobs?: InFlightBlobs;
 }
 
 export type WorkerState = "new" | "waiting" | "running" | "stopping" | "stopped";
@@ -140,7 +142,7 @@ export function createWorker(deps: WorkerDeps): Worker {
   let stopping: Promise<void> | undefined;
   const running = new Set<Promise<void>>();
   /** Blob copies under way across this worker's concurrent syncs (a shared layer is copied once, then mounted). */
-  const inFlightBlobs: InFlightBlobs = new Map();
+  const inFlightBlobs: InFlightBlobs = deps.inFlightBlobs ?? (new Map() as InFlightBlobs);
   let syncsRunning = 0;
   /** Wakes the loop when a slot frees up. */
   let slotFreed: (() => void) | undefined;
