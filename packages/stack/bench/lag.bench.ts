@@ -18,10 +18,11 @@ import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRegistryClient } from "@georep/registry-client";
+import { cpuDelta, groupCpuSeconds } from "@georep/testing";
 import { startStack, stopStack } from "../dist/index.js";
 
 const LAG_RATE = Number(process.env.BENCH_LAG_RATE ?? 20);
@@ -93,6 +94,9 @@ try {
   // What earlier benchmarks of `pnpm bench` wrote (gigabytes) goes to disk now, not during the clock.
   spawnSync("sync");
   await new Promise((res) => setTimeout(res, 2000));
+  const pids = JSON.parse(await readFile(join(dir, "pids.json"), "utf8")) as { processes: { name: string; pid: number }[] };
+  const groups = Object.fromEntries(pids.processes.map((p) => [p.name, p.pid] as const));
+  const cpuBefore = groupCpuSeconds(groups);
   const total = LAG_RATE * LAG_SECONDS;
   const pushedAt = new Map<string, number>();
   const seenAt = new Map<string, number>();
@@ -157,6 +161,8 @@ try {
     if (head?.digest !== digest) throw new Error(`bench/lag-${repo}:${tag} has ${head?.digest} on the secondary, expected ${digest}`);
   }
   if (process.env.BENCH_DEBUG !== undefined) {
+    const used = Object.entries(cpuDelta(cpuBefore, groupCpuSeconds(groups))).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
+    console.error(`[lag] CPU seconds per process while measured: ${JSON.stringify(Object.fromEntries(used))}`);
     // Lag by 5 s window of the push time: where the tail comes from.
     const windows = new Map<number, number[]>();
     for (const [key, at] of pushedAt) {

@@ -460,21 +460,26 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
         /** Tracking already places it here and this sync believed it: nothing new to record. */
         let trustedHere = false;
         try {
-          // (Into this repository too: the blob prefetch copies into the repository it was pushed to.)
-          if (sibling !== undefined) await sibling.done;
+          // Asked before waiting: an event sync that trusts tracking's "here" need not wait for a
+          // copy of the blob into another repository (every sync of a shared layer would otherwise
+          // queue behind the others, then mount what is already here).
           const places = await placesOf(descriptor.digest);
-          const mountFrom = [...new Set([...(sibling === undefined ? [] : [sibling.repository]), ...places.elsewhere])].filter((r) => r !== repository);
-          if (trustLocations && places.here && sibling === undefined) {
+          if (trustLocations && places.here) {
             // Tracking saw it here: an event sync believes it (a manifest push refused for a missing
             // blob makes ensureManifest check every blob of that manifest for real).
             result = { action: "skipped", bytes: 0 };
             trustedHere = true;
           } else {
+            // Into this repository too: the blob prefetch copies into the repository it was pushed to.
+            if (sibling !== undefined) await sibling.done;
+            const copiedHere = sibling?.repository === repository;
+            const mountFrom = [...new Set([...(sibling === undefined ? [] : [sibling.repository]), ...places.elsewhere])].filter((r) => r !== repository);
             result = await copyBlob(from, to, descriptor, {
               mountFrom,
               // A mount tells by itself whether the blob is there; a small blob tracking knows
               // nowhere is most likely new (a config, a small layer): neither needs a HEAD first.
-              skipHead: mountFrom.length > 0 || (!places.here && descriptor.size <= UNASKED_UPLOAD_MAX_BYTES),
+              // After a copy into this repository, the HEAD tells whether it succeeded.
+              skipHead: !copiedHere && (mountFrom.length > 0 || (!places.here && descriptor.size <= UNASKED_UPLOAD_MAX_BYTES)),
               ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
             });
           }

@@ -481,6 +481,29 @@ describe("syncRepository: event syncs trust tracking's blob locations", () => {
     expect((await secondary.headManifest(repo, "v2"))?.digest).toBe(b.digest);
   });
 
+  it("does not wait for another repository's copy of a layer tracking saw here, nor mount it", async () => {
+    const repo = "trust/shared";
+    const base = blob(randomBytes(4096), MT.ociLayer);
+    const a = image({ layers: [base] });
+    const b = image({ layers: [base] });
+    await push(primary, repo, a, ["v1"]);
+    const first = await sync(repo);
+    await push(primary, repo, b, ["v2"]);
+    // Another sync of this process is copying the same layer into another repository, and takes its time.
+    let release = (): void => undefined;
+    const inFlightBlobs: InFlightBlobs = new Map([[base.digest, { repository: "trust/elsewhere", done: new Promise<void>((r) => (release = r)) }]]);
+    try {
+      const result = await Promise.race([
+        syncRepository({ primary, secondary, repository: repo, db, options: { ...OPTIONS, incremental: { verifiedTags: first.verifiedTags, eventTags: ["v2"] } }, inFlightBlobs }),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the sync waited for the other repository's copy")), 10_000)),
+      ]);
+      expect(result.blobs).toEqual({ copied: 1, skipped: 1, mounted: 0 });
+      expect((await secondary.headManifest(repo, "v2"))?.digest).toBe(b.digest);
+    } finally {
+      release();
+    }
+  });
+
   it("a blob tracking places wrongly (deleted on the secondary since) is found by the refused manifest push and copied", async () => {
     const repo = "trust/stale";
     const base = blob(randomBytes(4096), MT.ociLayer);
