@@ -405,8 +405,8 @@ describe("the servers, started as compose starts them", () => {
       started.push(registry);
       await waitFor(`the registry (${registry.output()})`, async () => (await fetch(`http://127.0.0.1:${debugPort}/debug/health`)).ok);
       expect(registry.output()).not.toContain("No HTTP secret provided");
-      // Push an image (a config blob and an OCI manifest): blob events are ignored with pulls
-      // (they share application/octet-stream), manifest pushes are what ingest replicates.
+      // Push an image (a config blob and an OCI manifest): both are notified (ingest replicates the
+      // manifest push and announces large blobs); pulls are not.
       const base = `http://127.0.0.1:${port}/v2/team/app`;
       const configBlob = Buffer.from("{}");
       const configDigest = `sha256:${createHash("sha256").update(configBlob).digest("hex")}`;
