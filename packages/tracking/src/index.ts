@@ -1,6 +1,6 @@
 /** @georep/tracking: the secondary's tracking table and its state machine (DESIGN.md, "The tracking row"). */
 export { TRACKING_MIGRATIONS, TRACKING_MIGRATION_LOCK_ID, TRACKING_MIGRATION_TABLE, TRACKING_MIGRATION_LOCK_TABLE } from "./table.js";
-export type { TrackingDatabase, RepositorySyncTable, BlobLocationTable, SyncHistoryTable, SiteControlTable, AwaitedTag } from "./table.js";
+export type { TrackingDatabase, RepositorySyncTable, BlobLocationTable, BlobCopyTable, SyncHistoryTable, SiteControlTable, AwaitedTag } from "./table.js";
 export {
   DEFAULT_BACKOFF,
   DEFAULT_FULL_SYNC_AFTER_MS,
@@ -17,6 +17,10 @@ export {
   releaseExpiredLeases,
   countByState,
   recordBlobs,
+  claimBlobCopy,
+  renewBlobCopy,
+  releaseBlobCopy,
+  blobCopyUnderWay,
   blobLocations,
   blobPlaces,
   blobPlacesMany,

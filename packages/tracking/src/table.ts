@@ -71,6 +71,18 @@ export interface BlobLocationTable {
   seen_at: Generated<Date>;
 }
 
+/**
+ * A blob copy under way into a repository of the secondary, by a transfer
+ * process (the blob prefetch): a sync in another process waits for it
+ * instead of copying the same bytes again. Expires if its owner dies.
+ */
+export interface BlobCopyTable {
+  digest: string;
+  repository: string;
+  owner: string;
+  expires_at: Date;
+}
+
 /** One row per finished sync (the repository detail's "recent syncs" and the lag samples). */
 export interface SyncHistoryTable {
   id: Generated<string>;
@@ -101,6 +113,7 @@ export interface SiteControlTable {
 export interface TrackingDatabase {
   repository_sync: RepositorySyncTable;
   blob_location: BlobLocationTable;
+  blob_copy: BlobCopyTable;
   sync_history: SyncHistoryTable;
   site_control: SiteControlTable;
 }
@@ -201,6 +214,18 @@ export const TRACKING_MIGRATIONS: Readonly<Record<string, Migration>> = {
       await sql`
         create index repository_sync_in_flight on repository_sync (repository)
         where state = 'started' or (state = 'pending' and dispatched_generation = pending_generation and dispatched_generation > synced_generation)`.execute(db);
+    },
+  },
+  "0006_blob_copies": {
+    async up(db: Kysely<unknown>) {
+      await sql`
+        create table blob_copy (
+          digest text not null,
+          repository text not null,
+          owner text not null,
+          expires_at timestamptz not null,
+          primary key (digest, repository)
+        )`.execute(db);
     },
   },
 };

@@ -567,26 +567,64 @@ export async function blobPlaces(db: TrackingDb, digest: string, repository: str
 export interface BlobPlaces {
   readonly here: boolean;
   readonly elsewhere: string[];
+  /** A transfer process is copying it into the repository asked about now ({@link claimBlobCopy}). */
+  readonly copying?: boolean;
 }
 
 /** {@link blobPlaces} of several digests in one query; every digest asked for is in the answer. */
 export async function blobPlacesMany(db: TrackingDb, digests: readonly string[], repository: string, limit = 3): Promise<Map<string, BlobPlaces>> {
   const unique = [...new Set(digests)];
-  const out = new Map<string, BlobPlaces>(unique.map((d) => [d, { here: false, elsewhere: [] }]));
+  const out = new Map<string, BlobPlaces>(unique.map((d) => [d, { here: false, elsewhere: [], copying: false }]));
   if (unique.length === 0) return out;
   // Per digest: the primary key says whether it is here, the (digest, seen_at desc) index gives
   // the most recent other places, so the cost does not grow with how many repositories hold it.
-  const r = await sql<{ digest: string; here: boolean; elsewhere: string[] }>`
+  const r = await sql<{ digest: string; here: boolean; elsewhere: string[]; copying: boolean }>`
     select d.digest,
       exists (select 1 from blob_location b where b.digest = d.digest and b.repository = ${repository}) as here,
+      exists (select 1 from blob_copy c where c.digest = d.digest and c.repository = ${repository} and c.expires_at > now()) as copying,
       array (
         select b.repository from blob_location b
         where b.digest = d.digest and b.repository <> ${repository}
         order by b.seen_at desc limit ${limit}
       ) as elsewhere
     from unnest(${unique}::text[]) as d (digest)`.execute(db);
-  for (const row of r.rows) out.set(row.digest, { here: row.here, elsewhere: row.elsewhere });
+  for (const row of r.rows) out.set(row.digest, { here: row.here, elsewhere: row.elsewhere, copying: row.copying });
   return out;
+}
+
+/**
+ * Claims the copy of `digest` into `repository` for `owner` for `ttlMs`:
+ * false while another owner's claim is live. Syncs in other processes see
+ * the claim ({@link BlobPlaces.copying}) and wait instead of copying the
+ * same bytes; {@link releaseBlobCopy} ends it, expiry covers a dead owner.
+ */
+export async function claimBlobCopy(db: TrackingDb, digest: string, repository: string, owner: string, ttlMs: number): Promise<boolean> {
+  const r = await sql<{ owner: string }>`
+    insert into blob_copy (digest, repository, owner, expires_at)
+    values (${digest}, ${repository}, ${owner}, now() + ${ttlMs} * interval '1 millisecond')
+    on conflict (digest, repository) do update set owner = excluded.owner, expires_at = excluded.expires_at
+    where blob_copy.expires_at <= now() or blob_copy.owner = excluded.owner
+    returning owner`.execute(db);
+  return r.rows.length === 1;
+}
+
+/** Extends `owner`'s claim (a long copy); false when it is no longer theirs. */
+export async function renewBlobCopy(db: TrackingDb, digest: string, repository: string, owner: string, ttlMs: number): Promise<boolean> {
+  const r = await sql`
+    update blob_copy set expires_at = now() + ${ttlMs} * interval '1 millisecond'
+    where digest = ${digest} and repository = ${repository} and owner = ${owner}`.execute(db);
+  return Number(r.numAffectedRows ?? 0) === 1;
+}
+
+/** Ends `owner`'s claim (the copy finished or failed). */
+export async function releaseBlobCopy(db: TrackingDb, digest: string, repository: string, owner: string): Promise<void> {
+  await db.deleteFrom("blob_copy").where("digest", "=", digest).where("repository", "=", repository).where("owner", "=", owner).execute();
+}
+
+/** Whether a live claim on copying `digest` into `repository` exists. */
+export async function blobCopyUnderWay(db: TrackingDb, digest: string, repository: string): Promise<boolean> {
+  const row = await db.selectFrom("blob_copy").select("owner").where("digest", "=", digest).where("repository", "=", repository).where("expires_at", ">", sql<Date>`now()`).executeTakeFirst();
+  return row !== undefined;
 }
 
 /** Forgets blob locations of a repository (it was deleted on the secondary). */

@@ -76,7 +76,7 @@ export function buildTransfer(deps: TransferDeps): Transfer {
   const prefetcher =
     options.prefetch === undefined || options.site === undefined
       ? undefined
-      : createPrefetcher({ nc, db, primary: deps.primary, secondary: deps.secondary, logger, metrics, inFlightBlobs, options: { site: options.site, concurrency: options.prefetch.concurrency, chunkSize: options.sync.chunkSize } });
+      : createPrefetcher({ nc, db, primary: deps.primary, secondary: deps.secondary, logger, metrics, inFlightBlobs, options: { site: options.site, owner: options.workerId, concurrency: options.prefetch.concurrency, chunkSize: options.sync.chunkSize } });
 
   health.register("postgres", async () => {
     await sql`select 1`.execute(db);

@@ -4,7 +4,8 @@
  * each site (a queue group per site) copies it into the same repository here
  * while the rest of the image is still being pushed. The manifest's sync then
  * finds the blob here, or waits for the copy under way in this process (the
- * shared {@link InFlightBlobs}) instead of copying it a second time.
+ * shared {@link InFlightBlobs}) or, in another process, for the copy's claim
+ * in tracking (`blob_copy`), instead of copying it a second time.
  *
  * Only a head start, never the record: a lost or refused hint costs time, not
  * data, because the manifest's sync copies every blob the secondary lacks.
@@ -16,7 +17,7 @@ import { BlobPushedHint, SUBJECTS, blobHintQueueGroup, decodeJson } from "@geore
 import type { Logger } from "@georep/runtime";
 import { copyBlob } from "@georep/registry-client";
 import type { RegistryClient } from "@georep/registry-client";
-import { blobPlaces, isPaused, recordBlobs } from "@georep/tracking";
+import { blobPlaces, claimBlobCopy, isPaused, recordBlobs, releaseBlobCopy, renewBlobCopy } from "@georep/tracking";
 import type { TrackingDb } from "@georep/tracking";
 import { createLimiter } from "./limit.js";
 import type { TransferMetrics } from "./metrics.js";
@@ -26,10 +27,14 @@ import type { InFlightBlobs } from "./sync.js";
 export const DEFAULT_PREFETCH_CONCURRENCY = 4;
 /** Default of {@link PrefetchOptions.maxQueued}. */
 export const DEFAULT_PREFETCH_MAX_QUEUED = 256;
+/** How long a claim on a blob copy lives without renewal (renewed every third of it while copying). */
+export const BLOB_COPY_CLAIM_MS = 60_000;
 
 export interface PrefetchOptions {
   /** This site: its workers share one queue group, so each hint is taken once per site. */
   readonly site: string;
+  /** This process's name on its blob copy claims (the worker id). */
+  readonly owner: string;
   /** Blob copies at once. */
   readonly concurrency?: number;
   /** Hints waiting for a free copy slot; more are dropped (their manifests' syncs copy the blobs). */
@@ -74,17 +79,27 @@ export function createPrefetcher(deps: PrefetchDeps): Prefetcher {
   async function copy(hint: BlobPushedHint): Promise<PrefetchResult> {
     if (await isPaused(db)) return "paused";
     const { repository, digest, size } = hint;
-    const places = await blobPlaces(db, digest, repository);
-    const result = await copyBlob(
-      { client: deps.primary, repository },
-      { client: deps.secondary, repository },
-      { digest, size },
-      { mountFrom: places.elsewhere, ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }) },
-    );
-    // Recorded before the syncs waiting for this copy go on: they then know it is here.
-    await recordBlobs(db, repository, [digest]);
-    metrics.inc("bytes", "", result.bytes);
-    return result.action;
+    // The claim tells syncs in other processes that the blob is on its way: they wait for it.
+    if (!(await claimBlobCopy(db, digest, repository, options.owner, BLOB_COPY_CLAIM_MS))) return "duplicate";
+    const renew = setInterval(() => {
+      renewBlobCopy(db, digest, repository, options.owner, BLOB_COPY_CLAIM_MS).catch((err: unknown) => logger.debug({ err, digest }, "cannot renew a blob copy claim"));
+    }, BLOB_COPY_CLAIM_MS / 3);
+    try {
+      const places = await blobPlaces(db, digest, repository);
+      const result = await copyBlob(
+        { client: deps.primary, repository },
+        { client: deps.secondary, repository },
+        { digest, size },
+        { mountFrom: places.elsewhere, ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }) },
+      );
+      // Recorded before the syncs waiting for this copy go on: they then know it is here.
+      await recordBlobs(db, repository, [digest]);
+      metrics.inc("bytes", "", result.bytes);
+      return result.action;
+    } finally {
+      clearInterval(renew);
+      await releaseBlobCopy(db, digest, repository, options.owner).catch((err: unknown) => logger.debug({ err, digest }, "cannot release a blob copy claim; it expires"));
+    }
   }
 
   function onHint(data: Uint8Array): void {

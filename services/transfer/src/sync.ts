@@ -28,7 +28,7 @@ import {
   repositoryScope,
 } from "@georep/registry-client";
 import type { CopyBlobAction, Descriptor, Manifest, Referrers, RegistryClient } from "@georep/registry-client";
-import { blobPlacesMany, forgetRepositoryBlobs, recordBlobs } from "@georep/tracking";
+import { blobCopyUnderWay, blobPlacesMany, forgetRepositoryBlobs, recordBlobs } from "@georep/tracking";
 import type { AwaitedTag, BlobPlaces, IncrementalBasis, TrackingDb } from "@georep/tracking";
 import { TRANSFER_ERROR_CODES, TagsFailedError, TransferError, describeError } from "./errors.js";
 import type { TagFailure } from "./errors.js";
@@ -48,6 +48,8 @@ export const MOUNT_CANDIDATES = 3;
  * small layers are new, and sending such a blob twice costs less than asking.
  */
 export const UNASKED_UPLOAD_MAX_BYTES = 1024 * 1024;
+/** How often a sync looks whether another process's copy of a blob it needs has ended. */
+export const BLOB_COPY_POLL_MS = 250;
 
 /** How a sync behaves. */
 export interface SyncOptions {
@@ -441,6 +443,15 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     return map;
   }
 
+  /** Waits while another process's claim on copying `digest` here is live (see `claimBlobCopy`); true once it ended. */
+  async function copyUnderWayEnds(digest: string): Promise<boolean> {
+    while (await blobCopyUnderWay(db, digest, repository)) {
+      checkAborted();
+      await new Promise((resolve) => setTimeout(resolve, BLOB_COPY_POLL_MS));
+    }
+    return true;
+  }
+
   function copyBlobOnce(descriptor: Descriptor): Promise<void> {
     let pending = blobCopies.get(descriptor.digest);
     if (pending === undefined) {
@@ -472,7 +483,9 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
           } else {
             // Into this repository too: the blob prefetch copies into the repository it was pushed to.
             if (sibling !== undefined) await sibling.done;
-            const copiedHere = sibling?.repository === repository;
+            // The prefetch of another transfer process is copying it here: wait for that copy.
+            const copiedElsewhere = sibling === undefined && places.copying === true && (await copyUnderWayEnds(descriptor.digest));
+            const copiedHere = sibling?.repository === repository || copiedElsewhere;
             const mountFrom = [...new Set([...(sibling === undefined ? [] : [sibling.repository]), ...places.elsewhere])].filter((r) => r !== repository);
             result = await copyBlob(from, to, descriptor, {
               mountFrom,

@@ -4,7 +4,7 @@ import pg from "pg";
 import { startPostgres } from "@georep/testing";
 import type { RunningPostgres } from "@georep/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { claim, complete, isPaused, lagPercentiles, pauseState, recentSyncs, setPaused, requestStaleSyncs, countByState, fail, getRow, inFlight, migrateTracking, reconcileCatalog, recordBlobs, blobLocations, blobPlaces, blobPlacesMany, releaseExpiredLeases, renewLease, requestSync, takeDispatchable } from "../../src/index.js";
+import { claim, complete, isPaused, lagPercentiles, pauseState, recentSyncs, setPaused, requestStaleSyncs, countByState, fail, getRow, inFlight, migrateTracking, reconcileCatalog, recordBlobs, blobLocations, blobPlaces, blobCopyUnderWay, claimBlobCopy, releaseBlobCopy, renewBlobCopy, blobPlacesMany, releaseExpiredLeases, renewLease, requestSync, takeDispatchable } from "../../src/index.js";
 import type { TrackingDatabase } from "../../src/index.js";
 
 let server: RunningPostgres;
@@ -25,7 +25,7 @@ beforeAll(async () => {
   db = open();
   // two replicas migrating at once apply the migration once
   const [a, b] = await Promise.all([migrateTracking(db), migrateTracking(open())]);
-  expect([...a, ...b]).toEqual(["0001_repository_sync", "0002_incremental_sync", "0003_history_and_control", "0004_event_digests", "0005_recent_blob_locations"]);
+  expect([...a, ...b]).toEqual(["0001_repository_sync", "0002_incremental_sync", "0003_history_and_control", "0004_event_digests", "0005_recent_blob_locations", "0006_blob_copies"]);
 });
 
 afterAll(async () => {
@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  await sql`truncate repository_sync, blob_location, sync_history`.execute(db);
+  await sql`truncate repository_sync, blob_location, blob_copy, sync_history`.execute(db);
   await setPaused(db, false);
 });
 
@@ -244,15 +244,35 @@ describe("tracking rows", () => {
     await recordBlobs(db, "team/b", ["sha256:1"]);
     expect((await blobLocations(db, "sha256:1", "team/c")).sort()).toEqual(["team/a", "team/b"]);
     expect(await blobLocations(db, "sha256:1", "team/a")).toEqual(["team/b"]);
-    expect(await blobPlaces(db, "sha256:1", "team/a")).toEqual({ here: true, elsewhere: ["team/b"] });
-    expect(await blobPlaces(db, "sha256:2", "team/b")).toEqual({ here: false, elsewhere: ["team/a"] });
-    expect(await blobPlaces(db, "sha256:3", "team/a")).toEqual({ here: false, elsewhere: [] });
+    expect(await blobPlaces(db, "sha256:1", "team/a")).toEqual({ here: true, elsewhere: ["team/b"], copying: false });
+    expect(await blobPlaces(db, "sha256:2", "team/b")).toEqual({ here: false, elsewhere: ["team/a"], copying: false });
+    expect(await blobPlaces(db, "sha256:3", "team/a")).toEqual({ here: false, elsewhere: [], copying: false });
     const many = await blobPlacesMany(db, ["sha256:1", "sha256:2", "sha256:3", "sha256:1"], "team/a", 1);
     expect(Object.fromEntries(many)).toEqual({
-      "sha256:1": { here: true, elsewhere: ["team/b"] },
-      "sha256:2": { here: true, elsewhere: [] },
-      "sha256:3": { here: false, elsewhere: [] },
+      "sha256:1": { here: true, elsewhere: ["team/b"], copying: false },
+      "sha256:2": { here: true, elsewhere: [], copying: false },
+      "sha256:3": { here: false, elsewhere: [], copying: false },
     });
+  });
+
+  it("blob copy claims: one owner at a time, seen by blobPlaces, renewed, released, taken over once expired", async () => {
+    expect(await claimBlobCopy(db, "sha256:c", "team/a", "w1", 60_000)).toBe(true);
+    expect(await claimBlobCopy(db, "sha256:c", "team/a", "w2", 60_000)).toBe(false);
+    expect(await claimBlobCopy(db, "sha256:c", "team/b", "w2", 60_000)).toBe(true); // another repository
+    expect((await blobPlaces(db, "sha256:c", "team/a")).copying).toBe(true);
+    expect((await blobPlaces(db, "sha256:c", "team/c")).copying).toBe(false);
+    expect(await blobCopyUnderWay(db, "sha256:c", "team/a")).toBe(true);
+    expect(await renewBlobCopy(db, "sha256:c", "team/a", "w1", 60_000)).toBe(true);
+    expect(await renewBlobCopy(db, "sha256:c", "team/a", "w2", 60_000)).toBe(false);
+    await releaseBlobCopy(db, "sha256:c", "team/a", "w2"); // not theirs: nothing happens
+    expect(await blobCopyUnderWay(db, "sha256:c", "team/a")).toBe(true);
+    await releaseBlobCopy(db, "sha256:c", "team/a", "w1");
+    expect(await blobCopyUnderWay(db, "sha256:c", "team/a")).toBe(false);
+    // A dead owner's claim expires and can be taken over.
+    expect(await claimBlobCopy(db, "sha256:d", "team/a", "dead", 50)).toBe(true);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await blobCopyUnderWay(db, "sha256:d", "team/a")).toBe(false);
+    expect(await claimBlobCopy(db, "sha256:d", "team/a", "w2", 60_000)).toBe(true);
   });
 
   it("keeps a history of finished syncs, with a lag sample only when the sync covered a new event", async () => {

@@ -8,13 +8,15 @@ import { connectNats } from "@georep/runtime";
 import { BlobPushedHint, SUBJECTS, encodeJson } from "@georep/schema";
 import { createRegistryClient } from "@georep/registry-client";
 import type { RegistryClient } from "@georep/registry-client";
-import { blobPlaces, getRow, migrateTracking, setPaused } from "@georep/tracking";
+import { blobCopyUnderWay, blobPlaces, getRow, migrateTracking, setPaused } from "@georep/tracking";
 import type { TrackingDatabase } from "@georep/tracking";
 import { startNats, startPostgres, startRegistry } from "@georep/testing";
 import type { RunningNats, RunningPostgres, RunningRegistry } from "@georep/testing";
 import { buildTransfer } from "../../src/app.js";
 import type { Transfer } from "../../src/app.js";
 import type { PrefetchResult } from "../../src/prefetch.js";
+import { syncRepository } from "../../src/sync.js";
+import type { InFlightBlobs } from "../../src/sync.js";
 import { blob, image, push } from "../content.js";
 import type { Blob } from "../content.js";
 import { createJobsStream, dispatch, logger, testOptions, waitUntil } from "../helpers.js";
@@ -106,6 +108,24 @@ describe("blob prefetch", () => {
     // The sync uploaded the config only; the 48 MiB layer went up once.
     expect(transfer.metrics.get("blobs", "copied") - before.copied).toBe(1);
     expect(transfer.metrics.get("bytes") - before.bytes).toBe(img.blobs.reduce((n, b) => n + b.size, 0));
+    expect((await secondary.headManifest(repo, "v1"))?.digest).toBe(img.digest);
+  });
+
+  it("a sync in another transfer process waits for the prefetch's copy (its claim in tracking) instead of copying the blob too", async () => {
+    const repo = "pre/two-processes";
+    const big = blob(randomBytes(64 * MB));
+    const img = image({ layers: [big] });
+    await push(primary, repo, img, ["v1"]);
+    const uploaded = transfer.metrics.get("prefetch", "uploaded");
+    announce(repo, big);
+    await waitUntil("the prefetch's claim", () => blobCopyUnderWay(db, big.digest, repo), 10_000, 5);
+    // The sync of another process: its own (empty) map of copies under way.
+    const otherProcess: InFlightBlobs = new Map();
+    const result = await syncRepository({ primary, secondary, repository: repo, db, options: { blobConcurrency: 4, deleteMissing: true }, inFlightBlobs: otherProcess });
+    expect(result.blobs).toEqual({ copied: 1, skipped: 1, mounted: 0 });
+    expect(result.bytes).toBe(img.blobs[0]!.size);
+    await waitUntil("the prefetch to be counted", () => transfer.metrics.get("prefetch", "uploaded") === uploaded + 1);
+    expect(await blobCopyUnderWay(db, big.digest, repo)).toBe(false);
     expect((await secondary.headManifest(repo, "v1"))?.digest).toBe(img.digest);
   });
 
