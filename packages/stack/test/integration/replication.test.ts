@@ -161,6 +161,26 @@ describe("replication on the local stack (primary + 2 secondaries)", () => {
     expect(await converged("e2e/gone")).toEqual({});
   });
 
+  it("copies a large layer to every secondary as soon as the primary stores it, before its manifest is pushed", async () => {
+    const repository = "e2e/prefetch";
+    const layer = await pushBlob(repository, randomBytes(2 * 1024 * 1024));
+    // Only the blob is on the primary: ingest announced it, each site's transfer copied it.
+    const deadline = Date.now() + 30_000;
+    for (const secondary of secondaries) {
+      while ((await secondary.headBlob(repository, layer.digest))?.size !== layer.size) {
+        if (Date.now() > deadline) throw new Error(`the announced layer ${layer.digest} never reached a secondary`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    expect(await Promise.all(secondaries.map((s) => s.listTags(repository).catch(() => [])))).toEqual(secondaries.map(() => []));
+    const config = await pushBlob(repository, Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux" })));
+    const raw = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config }, layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layer }] }));
+    await primary.putManifest(repository, "v1", { raw, mediaType: OCI_MANIFEST });
+    const tags = await converged(repository);
+    expect(tags).toEqual({ v1: sha256(raw) });
+    await assertComplete(repository, tags);
+  });
+
   it("notifications that never arrive are repaired by the next backfill", async () => {
     const ingestPid = (JSON.parse(await readFile(join(dir, "pids.json"), "utf8")) as { processes: { name: string; pid: number }[] }).processes.find((p) => p.name === "primary/ingest")!.pid;
     await pushImage("e2e/known", { tag: "v1" });
