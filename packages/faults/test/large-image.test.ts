@@ -1,6 +1,7 @@
 /**
  * Faults around long copies (issue 9, faults 9 and 1), on one stack whose
- * registry tokens live 5 s and whose sync leases last 5 s:
+ * registry tokens live 5 s and whose sync leases last 5 s, with the blob
+ * prefetch off so that the sync does the copying:
  * - a 1 GiB image is copied while every token the secondary's services mint
  *   expires several times over;
  * - the transfer process is SIGKILLed in the middle of copying another 1 GiB
@@ -37,6 +38,9 @@ beforeAll(async () => {
       DISPATCHER_SWEEP_INTERVAL_MS: "1000",
       // Only the event path replicates here (backfill at start-up only).
       DISPATCHER_BACKFILL_INTERVAL_MS: "0",
+      // These faults are about a sync's long copy (its lease, its tokens, its resume): without it,
+      // the blob prefetch (ADR 004) would copy the layers during the push, before any sync starts.
+      TRANSFER_BLOB_PREFETCH: "false",
     },
   });
 });
