@@ -55,7 +55,10 @@ async function loadTemplates() {
 /** Every generated file: path relative to the output dir → content. */
 export async function deployFiles() {
   const t = await loadTemplates();
-  const endpoints = [t.ingestNotificationEndpoint(`http://ingest:${PORTS.service}`, NOTIFICATION_SECRET_PLACEHOLDER)];
+  const endpoints = [
+    t.ingestNotificationEndpoint(`http://ingest:${PORTS.service}`, NOTIFICATION_SECRET_PLACEHOLDER),
+    t.ingestBlobNotificationEndpoint(`http://ingest:${PORTS.service}`, NOTIFICATION_SECRET_PLACEHOLDER),
+  ];
   const registry = (role, header, notifications) =>
     t.registryConfig({
       header,

@@ -21,6 +21,7 @@ import type { AddressInfo } from "node:net";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { createRegistryClient } from "@georep/registry-client";
 import { cpuDelta, groupCpuSeconds } from "@georep/testing";
 import { startStack, stopStack } from "../dist/index.js";
@@ -170,6 +171,30 @@ try {
       windows.set(w, [...(windows.get(w) ?? []), Math.max(0, seenAt.get(key)! - at)]);
     }
     for (const [w, values] of [...windows].sort((x, y) => x[0] - y[0])) console.error(`[lag] ${w * 5}-${w * 5 + 5} s: p50 ${Math.round(percentile(values, 50))} ms, max ${Math.round(Math.max(...values))} ms`);
+    // Where the lag goes, by 5 s window of the syncs' end: the sync itself, and what came before
+    // it (the event path from the primary, the dispatcher's queue, the transfer's fetch).
+    const db = new pg.Client({ connectionString: secondarySite.database });
+    await db.connect();
+    const { rows } = await db.query<{ w: number; syncs: number; duration: number; before: number }>(
+      `select floor(extract(epoch from finished_at - $1::timestamptz) / 5)::int as w, count(*)::int as syncs,
+         round(avg(duration_ms))::int as duration, round(avg(lag_ms - duration_ms))::int as before
+       from sync_history where lag_ms is not null and finished_at >= $1 group by 1 order by 1`,
+      [new Date(Date.now() - (performance.now() - started))],
+    );
+    await db.end();
+    // The primary's side: its registry's notification to ingest, and ingest to the geo event.
+    const primaryDb = new pg.Client({ connectionString: stack.sites[0]!.database });
+    await primaryDb.connect();
+    const events = await primaryDb.query<{ w: number; events: number; notified: number; logged: number }>(
+      `select floor(extract(epoch from received_at - $1::timestamptz) / 5)::int as w, count(*)::int as events,
+         round(avg(extract(epoch from received_at - occurred_at) * 1000))::int as notified,
+         round(avg(extract(epoch from created_at - received_at) * 1000))::int as logged
+       from geo_events where received_at >= $1 group by 1 order by 1`,
+      [new Date(Date.now() - (performance.now() - started))],
+    );
+    await primaryDb.end();
+    for (const r of events.rows) console.error(`[lag] events received ${r.w * 5}-${r.w * 5 + 5} s: ${r.events}, registry to ingest ${r.notified} ms, ingest to geo event ${r.logged} ms (means)`);
+    for (const r of rows) console.error(`[lag] syncs ending ${r.w * 5}-${r.w * 5 + 5} s: ${r.syncs}, sync ${r.duration} ms, before the sync ${r.before} ms (means)`);
     for (const url of [secondarySite.transfer, secondarySite.dispatcher]) {
       const text = await (await fetch(`${url}/metrics`)).text();
       console.error(text.split("\n").filter((l) => !l.startsWith("#") && /duration|syncs_total|jobs_total|dispatched/.test(l)).join("\n"));

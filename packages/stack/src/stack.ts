@@ -21,7 +21,7 @@ import { generateKeyMaterial, hashPassword, writeKeyMaterial } from "@georep/jwt
 import type { UsersFile } from "@georep/jwt";
 import { freePort, startHttpFaultProxy, startNats, startPostgres, startRegistry, startTcpProxy, waitForLeafnodes } from "@georep/testing";
 import type { HttpFaultProxy, NotificationEndpoint, RunningNats, RunningPostgres, RunningRegistry, TcpProxy } from "@georep/testing";
-import { ingestNotificationEndpoint } from "@georep/deploy-templates";
+import { ingestBlobNotificationEndpoint, ingestNotificationEndpoint } from "@georep/deploy-templates";
 import { groupAlive, registerDir, startServerProcess, stopProcessGroup } from "@georep/testing/internal";
 
 export const PRIMARY_SITE = "primary";
@@ -363,6 +363,8 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
           const endpoint = ingestNotificationEndpoint(url, notificationSecret);
           return i === 0 ? endpoint : { ...endpoint, name: `${endpoint.name ?? "georep-ingest"}-${i + 1}` };
         });
+        // Blob pushes for the prefetch: one endpoint (a hint needs no copies), a queue of its own.
+        notifications.push(ingestBlobNotificationEndpoint(ingests[0]!, notificationSecret));
       } else notifications = [...(options.secondaryRegistryNotifications ?? [])];
       const registry: RunningRegistry = await startRegistry({
         persistent,

@@ -12,12 +12,21 @@ import type { Health, Logger } from "@georep/runtime";
 import { BlobPushedHint, NOTIFICATION_ENVELOPE_MEDIA_TYPE, SUBJECTS, encodeJson, registryEventDeadLetterSubject, registryEventSubject } from "@georep/schema";
 import fastify from "fastify";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { DEAD_LETTER_REASONS, decide } from "./events.js";
+import { DEAD_LETTER_REASONS, IGNORE_REASONS, decide } from "./events.js";
 import type { Decision } from "./events.js";
 import type { IngestMetrics } from "./metrics.js";
 
 /** Paths the registry may be configured with (GitLab's, and a short one). */
 export const EVENT_PATHS = ["/api/v4/container_registry_event/events", "/events"] as const;
+/**
+ * Paths of the registry's second endpoint, which sends blob pushes only: each
+ * is announced (see {@link IngestDeps.blobHints}), nothing is stored. A queue
+ * of its own in the registry, so that a blob per layer pushed never delays
+ * the manifest events behind it (Distribution sends each endpoint's events
+ * one request at a time).
+ */
+export const BLOB_EVENT_PATHS = ["/api/v4/container_registry_event/blob-events", "/blob-events"] as const;
+const COUNTED_PATHS: ReadonlySet<string> = new Set([...EVENT_PATHS, ...BLOB_EVENT_PATHS]);
 /** Smallest blob push announced to secondaries by default: below it, the manifest's sync copies the blob at little cost. */
 export const DEFAULT_BLOB_HINT_MIN_BYTES = 1024 * 1024;
 /** Largest envelope accepted. */
@@ -192,7 +201,7 @@ export async function buildApp(deps: IngestDeps) {
   });
   // Hooks on the envelope path take callbacks: an async hook costs a promise per request.
   app.addHook("onResponse", (request, reply, done) => {
-    if ((EVENT_PATHS as readonly string[]).includes(request.routeOptions.url ?? "")) metrics.requests.inc({ status: String(reply.statusCode) });
+    if (COUNTED_PATHS.has(request.routeOptions.url ?? "")) metrics.requests.inc({ status: String(reply.statusCode) });
     done();
   });
   await app.register(healthPlugin, { health: deps.health });
@@ -244,7 +253,8 @@ export async function buildApp(deps: IngestDeps) {
     }
   }
 
-  const handler = async (request: FastifyRequest): Promise<IngestResult> => {
+  /** The events of an envelope (counted as received), or a 400/413 for a body that is not one or too many. */
+  function envelopeEvents(request: FastifyRequest): unknown[] {
     const body = request.body as { events?: unknown } | null;
     if (typeof body !== "object" || body === null || Array.isArray(body) || !Array.isArray(body.events)) {
       metrics.rejected.inc({ reason: "not_an_envelope" });
@@ -255,8 +265,25 @@ export async function buildApp(deps: IngestDeps) {
       metrics.rejected.inc({ reason: "too_many_events" });
       throw new HttpError(413, "INGEST_ERR_TOO_MANY_EVENTS", `the envelope carries ${events.length} events; at most ${maxEvents} are accepted`);
     }
-    const receivedAt = now().toISOString();
     metrics.received.inc({}, events.length);
+    return events;
+  }
+
+  /** The blob endpoint: blob pushes are announced; nothing is stored, whatever else arrives is counted and dropped. */
+  const blobHandler = async (request: FastifyRequest): Promise<IngestResult> => {
+    const events = envelopeEvents(request);
+    const receivedAt = now().toISOString();
+    for (const raw of events) {
+      const decision = decide(raw, receivedAt);
+      if (decision.kind === "ignore" && decision.hint !== undefined) announceBlob(decision.hint);
+      metrics.ignored.inc({ reason: decision.kind === "ignore" ? decision.reason : IGNORE_REASONS.NOT_A_BLOB_PUSH });
+    }
+    return { received: events.length, published: 0, duplicates: 0, ignored: events.length, dead_lettered: 0 };
+  };
+
+  const handler = async (request: FastifyRequest): Promise<IngestResult> => {
+    const events = envelopeEvents(request);
+    const receivedAt = now().toISOString();
     const decisions = events.map((raw) => ({ raw, decision: storable(decide(raw, receivedAt)) }));
     const result = { received: events.length, published: 0, duplicates: 0, ignored: 0, dead_lettered: 0 };
     try {
@@ -292,5 +319,6 @@ export async function buildApp(deps: IngestDeps) {
   const count = { type: "integer" } as const;
   const response = { 200: { type: "object", properties: { received: count, published: count, duplicates: count, ignored: count, dead_lettered: count } } } as const;
   for (const url of EVENT_PATHS) app.post(url, { onRequest: authenticate, logLevel: "warn", schema: { response } }, handler);
+  for (const url of BLOB_EVENT_PATHS) app.post(url, { onRequest: authenticate, logLevel: "warn", schema: { response } }, blobHandler);
   return app;
 }

@@ -20,7 +20,7 @@ export const DEAD_LETTER_REASONS = {
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[keyof typeof DEAD_LETTER_REASONS];
 
 /** Why an event was ignored (label). */
-export const IGNORE_REASONS = { PULL: "pull", BLOB: "blob" } as const;
+export const IGNORE_REASONS = { PULL: "pull", BLOB: "blob", NOT_A_BLOB_PUSH: "not_a_blob_push" } as const;
 export type IgnoreReason = (typeof IGNORE_REASONS)[keyof typeof IGNORE_REASONS];
 
 export type Decision =

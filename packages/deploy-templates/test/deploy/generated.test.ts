@@ -50,14 +50,17 @@ describe("deploy/generate.mjs", () => {
 describe("the generated configs", () => {
   const read = async (file: string) => readFile(join(ROOT, "deploy", file), "utf8");
 
-  it("primary registry: token auth against the shared certificate, notifications to ingest with the secret placeholder", async () => {
+  it("primary registry: token auth against the shared certificate, notifications to ingest (events, and blob pushes apart) with the secret placeholder", async () => {
     const config = parse(await read("primary/registry.yml")) as Record<string, Record<string, unknown>>;
     expect(config.auth).toEqual({ token: { realm: "http://localhost:8081/token", service: "registry.primary", issuer: "georep", rootcertbundle: "/run/secrets/signing_cert" } });
     expect(config.storage).toEqual({ filesystem: { rootdirectory: "/var/lib/registry" }, delete: { enabled: true }, cache: { blobdescriptor: "inmemory" } });
     expect(config.http).toMatchObject({ addr: ":5000", debug: { addr: ":5001", prometheus: { enabled: true, path: "/metrics" } } });
     const endpoints = (config.notifications as { endpoints: unknown[] }).endpoints;
     expect(endpoints).toEqual(parse(await read("primary/registry-notifications.yml")));
-    expect(endpoints).toMatchObject([{ url: "http://ingest:8080/api/v4/container_registry_event/events", headers: { Authorization: ["${NOTIFICATION_SECRET}"] } }]);
+    expect(endpoints).toMatchObject([
+      { url: "http://ingest:8080/api/v4/container_registry_event/events", headers: { Authorization: ["${NOTIFICATION_SECRET}"] } },
+      { url: "http://ingest:8080/api/v4/container_registry_event/blob-events", headers: { Authorization: ["${NOTIFICATION_SECRET}"] }, ignore: { actions: ["pull", "delete", "mount"] } },
+    ]);
   });
 
   it("secondary registry: token auth, no notifications", async () => {

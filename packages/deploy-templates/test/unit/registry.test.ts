@@ -5,7 +5,9 @@ import {
   DEFAULT_NOTIFICATION_THRESHOLD,
   DEFAULT_NOTIFICATION_TIMEOUT_MS,
   INGEST_EVENTS_PATH,
-  NO_MEDIA_TYPE,
+  INGEST_BLOB_EVENTS_PATH,
+  MANIFEST_EVENT_MEDIA_TYPES,
+  ingestBlobNotificationEndpoint,
   ingestNotificationEndpoint,
   registryConfig,
   registryNotificationEndpoints,
@@ -132,15 +134,29 @@ describe("registryNotificationEndpoints", () => {
 });
 
 describe("ingestNotificationEndpoint", () => {
-  it("georep's settings: ingest's path, the secret in Authorization, pulls ignored, blob pushes sent (a media type no event has, as 2.8 needs one)", () => {
+  it("georep's settings: ingest's path, the secret in Authorization, pulls ignored (with a media type, as 2.8 needs)", () => {
     expect(ingestNotificationEndpoint("http://ingest:8080/", "secret")).toEqual({
       name: "georep-ingest",
       url: `http://ingest:8080${INGEST_EVENTS_PATH}`,
       headers: { Authorization: "secret" },
       timeoutMs: 5000,
       backoffMs: 1000,
-      ignoredMediaTypes: [NO_MEDIA_TYPE],
+      ignoredMediaTypes: ["application/octet-stream"],
       ignoredActions: ["pull"],
     });
+  });
+
+  it("the blob endpoint: ingest's blob path, only blob pushes (every manifest type, pulls, deletes and mounts ignored)", () => {
+    expect(ingestBlobNotificationEndpoint("http://ingest:8080/", "secret")).toEqual({
+      name: "georep-ingest-blobs",
+      url: `http://ingest:8080${INGEST_BLOB_EVENTS_PATH}`,
+      headers: { Authorization: "secret" },
+      timeoutMs: 5000,
+      backoffMs: 1000,
+      ignoredMediaTypes: [...MANIFEST_EVENT_MEDIA_TYPES],
+      ignoredActions: ["pull", "delete", "mount"],
+    });
+    expect(MANIFEST_EVENT_MEDIA_TYPES).toContain("application/vnd.oci.image.index.v1+json");
+    expect(MANIFEST_EVENT_MEDIA_TYPES).not.toContain("application/octet-stream");
   });
 });

@@ -159,11 +159,25 @@ describe("accepted envelopes", () => {
       await new Promise((r) => setTimeout(r, 100));
       expect(received).toEqual([{ repository: "team/app", digest: `sha256:${"b".repeat(64)}`, size: 5000, media_type: layer, received_at: expect.any(String) as unknown }]);
       expect((await jsm.streams.info(STREAM_NAMES.REGISTRY_EVENTS)).state.messages).toBe(0);
+      // The blob endpoint's path: the blob push is announced, the manifest push (sent there by a
+      // misconfigured registry) is neither stored nor announced.
+      const viaBlobPath = await hinting.inject({
+        method: "POST",
+        url: "/api/v4/container_registry_event/blob-events",
+        headers: { authorization: SECRET, "content-type": "application/json" },
+        payload: JSON.stringify({ events: [event(), event({}, { mediaType: layer, digest: `sha256:${"f".repeat(64)}`, size: 4000, tag: undefined })] }),
+      });
+      expect(viaBlobPath.json()).toEqual({ received: 2, published: 0, duplicates: 0, ignored: 2, dead_lettered: 0 });
+      expect((await hinting.inject({ method: "POST", url: "/blob-events", headers: { "content-type": "application/json" }, payload: "{}" })).statusCode).toBe(401);
+      await nc.flush();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(received.map((h) => (h as { digest: string }).digest)).toEqual([`sha256:${"b".repeat(64)}`, `sha256:${"f".repeat(64)}`]);
+      expect((await jsm.streams.info(STREAM_NAMES.REGISTRY_EVENTS)).state.messages).toBe(0);
       // Without blobHints (the default of buildApp), nothing is announced.
       expect((await post({ events: [big] })).json()).toMatchObject({ ignored: 1 });
       await nc.flush();
       await new Promise((r) => setTimeout(r, 100));
-      expect(received).toHaveLength(1);
+      expect(received).toHaveLength(2);
     } finally {
       subscription.unsubscribe();
       await hinting.close();

@@ -17,7 +17,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { createRegistryClient } from "@georep/registry-client";
 import type { RegistryClient } from "@georep/registry-client";
 import { createHealth, createLogger } from "@georep/runtime";
-import { ingestNotificationEndpoint } from "@georep/deploy-templates";
+import { ingestBlobNotificationEndpoint, ingestNotificationEndpoint } from "@georep/deploy-templates";
 import { BlobPushedHint, STREAM_NAMES, SUBJECTS, decodeJson } from "@georep/schema";
 import { startNats, startRegistry } from "@georep/testing";
 import type { RunningNats, RunningRegistry } from "@georep/testing";
@@ -58,16 +58,10 @@ beforeAll(async () => {
   app = await buildApp({ js: jetstream(nc), secret: SECRET, logger: createLogger({ name: "ingest", level: "silent" }), metrics, health: createHealth(), publishTimeoutMs: 1500, blobHints: { nc, minBytes: 0 } });
   const address = await app.listen({ host: "127.0.0.1", port: 0 });
   registry = await startRegistry({
-    notifications: [
-      {
-        // The shipped endpoint settings (pulls ignored, blob pushes sent)...
-        ...ingestNotificationEndpoint(address, SECRET),
-        backoffMs: 200,
-        // ...but a timeout longer than ingest's publish timeout, so ingest always answers before the registry
-        // gives up (a registry timeout would resend the envelope; dedup makes that harmless but it counts again).
-        timeoutMs: 6000,
-      },
-    ],
+    // The shipped endpoints (manifest events; blob pushes on their own), but a timeout longer than
+    // ingest's publish timeout, so ingest always answers before the registry gives up (a registry
+    // timeout would resend the envelope; dedup makes that harmless but it counts again).
+    notifications: [ingestNotificationEndpoint(address, SECRET), ingestBlobNotificationEndpoint(address, SECRET)].map((e) => ({ ...e, backoffMs: 200, timeoutMs: 6000 })),
   });
   client = createRegistryClient({ url: registry.url });
 });
@@ -121,17 +115,18 @@ describe("Distribution → ingest → REGISTRY_EVENTS", () => {
       ["delete", a.digest, null],
     ]);
     expect(new Set(got.map((e) => e.id)).size).toBe(3);
-    // The registry itself dropped the pull (ignore.actions, with a media type no event has); the four
-    // blob uploads reached ingest, which stored none of them and announced each one.
-    expect(metrics.ignored.get({ reason: "pull" })).toBe(0);
-    expect(metrics.ignored.get({ reason: "blob" })).toBe(4);
-    // Every event received is one of these seven (an envelope answered 503 on a slow machine is sent again).
-    expect(metrics.received.get()).toBe(7 + metrics.requests.get({ status: "503" }));
+    // The four blob uploads reached ingest on the blob endpoint (its own queue), were stored
+    // nowhere and announced each; the registry itself dropped the pull (ignore.actions).
     await until("four blob hints", () => Promise.resolve(new Set(hints.map((h) => h.digest)).size >= 4));
     const blobs = [a.config, a.layer, b.config, b.layer].map((blob) => ({ repository: "team/app", digest: sha256(blob), size: blob.length }));
     expect(hints.map((h) => ({ repository: h.repository, digest: h.digest, size: h.size })).sort((x, y) => x.digest.localeCompare(y.digest))).toEqual(
       [...new Map(blobs.map((x) => [x.digest, x])).values()].sort((x, y) => x.digest.localeCompare(y.digest)),
     );
+    expect(metrics.ignored.get({ reason: "pull" })).toBe(0);
+    expect(metrics.ignored.get({ reason: "blob" })).toBe(4);
+    expect(metrics.ignored.get({ reason: "not_a_blob_push" })).toBe(0);
+    // Every event received is one of these seven (an envelope answered 503 on a slow machine is sent again).
+    expect(metrics.received.get()).toBe(7 + metrics.requests.get({ status: "503" }));
     expect(metrics.blobHints.get({ result: "published" })).toBe(hints.length);
   });
 
