@@ -98,6 +98,14 @@ try {
   const pids = JSON.parse(await readFile(join(dir, "pids.json"), "utf8")) as { processes: { name: string; pid: number }[] };
   const groups = Object.fromEntries(pids.processes.map((p) => [p.name, p.pid] as const));
   const cpuBefore = groupCpuSeconds(groups);
+  /** BENCH_DEBUG: CPU seconds of each process per 5 s window of the run. */
+  const cpuWindows: Record<string, number>[] = [];
+  let cpuLast = cpuBefore;
+  const cpuSampler = process.env.BENCH_DEBUG === undefined ? undefined : setInterval(() => {
+    const now = groupCpuSeconds(groups);
+    cpuWindows.push(cpuDelta(cpuLast, now));
+    cpuLast = now;
+  }, 5000);
   const total = LAG_RATE * LAG_SECONDS;
   const pushedAt = new Map<string, number>();
   const seenAt = new Map<string, number>();
@@ -161,7 +169,12 @@ try {
     const head = await secondary.headManifest(`bench/lag-${repo}`, tag);
     if (head?.digest !== digest) throw new Error(`bench/lag-${repo}:${tag} has ${head?.digest} on the secondary, expected ${digest}`);
   }
+  if (cpuSampler !== undefined) clearInterval(cpuSampler);
   if (process.env.BENCH_DEBUG !== undefined) {
+    for (const [i, w] of cpuWindows.entries()) {
+      const top = Object.entries(w).filter(([, v]) => v >= 0.3).sort((a, b) => b[1] - a[1]);
+      console.error(`[lag] CPU s ${i * 5}-${i * 5 + 5} s: ${top.map(([k, v]) => `${k} ${v}`).join(", ")}`);
+    }
     const used = Object.entries(cpuDelta(cpuBefore, groupCpuSeconds(groups))).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
     console.error(`[lag] CPU seconds per process while measured: ${JSON.stringify(Object.fromEntries(used))}`);
     // Lag by 5 s window of the push time: where the tail comes from.
