@@ -139,15 +139,12 @@ export const MANIFEST_EVENT_MEDIA_TYPES: readonly string[] = [
  * @param authorization the `Authorization` header value (ingest's `INGEST_SECRET`)
  */
 export function ingestNotificationEndpoint(ingestUrl: string, authorization: string): NotificationEndpoint {
-  return {
-    name: INGEST_ENDPOINT_NAME,
-    url: `${ingestUrl.replace(/\/+$/, "")}${INGEST_EVENTS_PATH}`,
-    headers: { Authorization: authorization },
-    timeoutMs: 5000,
-    backoffMs: 1000,
-    ignoredMediaTypes: ["application/octet-stream"],
-    ignoredActions: ["pull"],
-  };
+  return ingestEndpoint(INGEST_ENDPOINT_NAME, ingestUrl, INGEST_EVENTS_PATH, authorization, { ignoredMediaTypes: ["application/octet-stream"], ignoredActions: ["pull"] });
+}
+
+/** An endpoint on ingest: its path, the secret, the 5 s timeout and 1 s backoff, and what the registry leaves out. */
+function ingestEndpoint(name: string, ingestUrl: string, path: string, authorization: string, ignore: Pick<NotificationEndpoint, "ignoredMediaTypes" | "ignoredActions">): NotificationEndpoint {
+  return { name, url: `${ingestUrl.replace(/\/+$/, "")}${path}`, headers: { Authorization: authorization }, timeoutMs: 5000, backoffMs: 1000, ...ignore };
 }
 
 /**
@@ -160,15 +157,7 @@ export function ingestNotificationEndpoint(ingestUrl: string, authorization: str
  * pushes/s); here a backlog only delays hints.
  */
 export function ingestBlobNotificationEndpoint(ingestUrl: string, authorization: string): NotificationEndpoint {
-  return {
-    name: INGEST_BLOBS_ENDPOINT_NAME,
-    url: `${ingestUrl.replace(/\/+$/, "")}${INGEST_BLOB_EVENTS_PATH}`,
-    headers: { Authorization: authorization },
-    timeoutMs: 5000,
-    backoffMs: 1000,
-    ignoredMediaTypes: [...MANIFEST_EVENT_MEDIA_TYPES],
-    ignoredActions: ["pull", "delete", "mount"],
-  };
+  return ingestEndpoint(INGEST_BLOBS_ENDPOINT_NAME, ingestUrl, INGEST_BLOB_EVENTS_PATH, authorization, { ignoredMediaTypes: [...MANIFEST_EVENT_MEDIA_TYPES], ignoredActions: ["pull", "delete", "mount"] });
 }
 
 const duration = (ms: number) => `${ms}ms`;

@@ -1,11 +1,16 @@
 /** Shared helpers of the worker tests (real nats-server, Postgres, registries). */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { Kysely } from "kysely";
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
 import { STREAMS, TransferJob, encodeJson, transferJobSubject } from "@georep/schema";
-import { createLogger, ensureStream } from "@georep/runtime";
+import { connectNats, createLogger, ensureStream } from "@georep/runtime";
 import type { Logger } from "@georep/runtime";
-import { requestSync, takeDispatchable } from "@georep/tracking";
+import { createRegistryClient } from "@georep/registry-client";
+import type { RegistryClient } from "@georep/registry-client";
+import { startNats, startPostgres, startRegistry } from "@georep/testing";
+import type { RunningNats, RunningPostgres, RunningRegistry } from "@georep/testing";
+import { migrateTracking, requestSync, takeDispatchable } from "@georep/tracking";
 import type { TrackingDatabase } from "@georep/tracking";
 import type { TransferOptions } from "../src/app.js";
 
@@ -63,4 +68,43 @@ export async function waitUntil(what: string, check: () => Promise<boolean> | bo
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** The servers a transfer test runs against: nats-server, Postgres (tracking migrated), a primary and a secondary registry. */
+export interface TestSite {
+  readonly nats: RunningNats;
+  readonly postgres: RunningPostgres;
+  readonly primaryRegistry: RunningRegistry;
+  readonly secondaryRegistry: RunningRegistry;
+  readonly nc: NatsConnection;
+  readonly db: Kysely<TrackingDatabase>;
+  readonly primary: RegistryClient;
+  readonly secondary: RegistryClient;
+  /** Closes the connections and stops the servers. */
+  stop(): Promise<void>;
+}
+
+/** Starts a {@link TestSite}; `name` names the NATS connection. */
+export async function startTestSite(name: string): Promise<TestSite> {
+  const [nats, postgres, primaryRegistry, secondaryRegistry] = await Promise.all([startNats({ domain: "secondary" }), startPostgres(), startRegistry(), startRegistry()]);
+  const nc = await connectNats({ servers: nats.url, name, logger });
+  const pool = new pg.Pool({ connectionString: postgres.url, max: 6 });
+  pool.on("error", () => undefined);
+  const db = new Kysely<TrackingDatabase>({ dialect: new PostgresDialect({ pool }) });
+  await migrateTracking(db);
+  return {
+    nats,
+    postgres,
+    primaryRegistry,
+    secondaryRegistry,
+    nc,
+    db,
+    primary: createRegistryClient({ url: primaryRegistry.url }),
+    secondary: createRegistryClient({ url: secondaryRegistry.url }),
+    async stop() {
+      await nc.close();
+      await db.destroy();
+      await Promise.all([nats.stop(), postgres.stop(), primaryRegistry.stop(), secondaryRegistry.stop()]);
+    },
+  };
 }

@@ -1,17 +1,12 @@
 /** Blob prefetch on the primary's blob push hints (buildTransfer with `prefetch`), on real nats-server, Postgres and registries. */
 import { randomBytes } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Kysely, PostgresDialect } from "kysely";
-import pg from "pg";
+import type { Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectNats } from "@georep/runtime";
 import { BlobPushedHint, SUBJECTS, encodeJson } from "@georep/schema";
-import { createRegistryClient } from "@georep/registry-client";
 import type { RegistryClient } from "@georep/registry-client";
-import { blobCopyUnderWay, blobPlaces, getRow, migrateTracking, setPaused } from "@georep/tracking";
+import { blobCopyUnderWay, blobPlaces, getRow, setPaused } from "@georep/tracking";
 import type { TrackingDatabase } from "@georep/tracking";
-import { startNats, startPostgres, startRegistry } from "@georep/testing";
-import type { RunningNats, RunningPostgres, RunningRegistry } from "@georep/testing";
 import { buildTransfer } from "../../src/app.js";
 import type { Transfer } from "../../src/app.js";
 import type { PrefetchResult } from "../../src/prefetch.js";
@@ -19,13 +14,11 @@ import { syncRepository } from "../../src/sync.js";
 import type { InFlightBlobs } from "../../src/sync.js";
 import { blob, image, push } from "../content.js";
 import type { Blob } from "../content.js";
-import { createJobsStream, dispatch, logger, testOptions, waitUntil } from "../helpers.js";
+import { createJobsStream, dispatch, logger, startTestSite, testOptions, waitUntil } from "../helpers.js";
+import type { TestSite } from "../helpers.js";
 
 const MB = 1024 * 1024;
-let nats: RunningNats;
-let postgres: RunningPostgres;
-let primaryRegistry: RunningRegistry;
-let secondaryRegistry: RunningRegistry;
+let site: TestSite;
 let nc: NatsConnection;
 let db: Kysely<TrackingDatabase>;
 let primary: RegistryClient;
@@ -33,14 +26,8 @@ let secondary: RegistryClient;
 const transfers: Transfer[] = [];
 
 beforeAll(async () => {
-  [nats, postgres, primaryRegistry, secondaryRegistry] = await Promise.all([startNats({ domain: "secondary" }), startPostgres(), startRegistry(), startRegistry()]);
-  nc = await connectNats({ servers: nats.url, name: "prefetch-test", logger });
-  const pool = new pg.Pool({ connectionString: postgres.url, max: 6 });
-  pool.on("error", () => undefined);
-  db = new Kysely<TrackingDatabase>({ dialect: new PostgresDialect({ pool }) });
-  await migrateTracking(db);
-  primary = createRegistryClient({ url: primaryRegistry.url });
-  secondary = createRegistryClient({ url: secondaryRegistry.url });
+  site = await startTestSite("prefetch-test");
+  ({ nc, db, primary, secondary } = site);
   await createJobsStream(nc);
 });
 
@@ -49,9 +36,7 @@ afterAll(async () => {
     await t.stop();
     await t.http.close();
   }
-  await nc?.close();
-  await db?.destroy();
-  await Promise.all([nats?.stop(), postgres?.stop(), primaryRegistry?.stop(), secondaryRegistry?.stop()]);
+  await site?.stop();
 });
 
 async function startTransfer(workerId: string): Promise<Transfer> {

@@ -4,27 +4,22 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Kysely, PostgresDialect } from "kysely";
-import pg from "pg";
+import type { Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectNats } from "@georep/runtime";
 import { STREAM_NAMES, syncDoneSubject } from "@georep/schema";
-import { createRegistryClient } from "@georep/registry-client";
 import type { RegistryClient } from "@georep/registry-client";
-import { claim, getRow, migrateTracking, recentSyncs, requestSync, takeDispatchable } from "@georep/tracking";
+import { claim, getRow, recentSyncs, requestSync, takeDispatchable } from "@georep/tracking";
 import type { Dispatch, TrackingDatabase } from "@georep/tracking";
-import { startNats, startPostgres, startRegistry } from "@georep/testing";
-import type { RunningNats, RunningPostgres, RunningRegistry } from "@georep/testing";
+import type { RunningRegistry } from "@georep/testing";
 import { buildTransfer } from "../../src/app.js";
 import type { Transfer, TransferOptions } from "../../src/app.js";
 import { CONSUMER_NAME } from "../../src/worker.js";
 import { checksumOf, image, push, tagMap } from "../content.js";
-import { TEST_SITE, createJobsStream, dispatch, logger, publishJob, testOptions, waitUntil } from "../helpers.js";
+import { TEST_SITE, createJobsStream, dispatch, logger, publishJob, startTestSite, testOptions, waitUntil } from "../helpers.js";
+import type { TestSite } from "../helpers.js";
 
-let nats: RunningNats;
-let postgres: RunningPostgres;
+let site: TestSite;
 let primaryRegistry: RunningRegistry;
-let secondaryRegistry: RunningRegistry;
 let nc: NatsConnection;
 let db: Kysely<TrackingDatabase>;
 let primary: RegistryClient;
@@ -33,22 +28,14 @@ let transfer: Transfer;
 let options: TransferOptions;
 
 beforeAll(async () => {
-  [nats, postgres, primaryRegistry, secondaryRegistry] = await Promise.all([startNats({ domain: "secondary" }), startPostgres(), startRegistry(), startRegistry()]);
-  nc = await connectNats({ servers: nats.url, name: "transfer-test", logger });
-  const pool = new pg.Pool({ connectionString: postgres.url, max: 6 });
-  pool.on("error", () => undefined);
-  db = new Kysely<TrackingDatabase>({ dialect: new PostgresDialect({ pool }) });
-  await migrateTracking(db);
-  primary = createRegistryClient({ url: primaryRegistry.url });
-  secondary = createRegistryClient({ url: secondaryRegistry.url });
+  site = await startTestSite("transfer-test");
+  ({ primaryRegistry, nc, db, primary, secondary } = site);
 });
 
 afterAll(async () => {
   await transfer?.stop();
   await transfer?.http.close();
-  await nc?.close();
-  await db?.destroy();
-  await Promise.all([nats?.stop(), postgres?.stop(), primaryRegistry?.stop(), secondaryRegistry?.stop()]);
+  await site?.stop();
 });
 
 async function consumerIdle(): Promise<boolean> {
