@@ -24,6 +24,7 @@ export {
   blobLocations,
   blobPlaces,
   blobPlacesMany,
+  NO_BLOB_PLACES,
   forgetRepositoryBlobs,
   migrateTracking,
   requestStaleSyncs,

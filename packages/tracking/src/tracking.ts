@@ -560,21 +560,24 @@ export async function blobLocations(db: TrackingDb, digest: string, except: stri
  * first. One query for what {@link blobLocations} and a HEAD would tell.
  */
 export async function blobPlaces(db: TrackingDb, digest: string, repository: string, limit = 3): Promise<BlobPlaces> {
-  return (await blobPlacesMany(db, [digest], repository, limit)).get(digest) ?? { here: false, elsewhere: [] };
+  return (await blobPlacesMany(db, [digest], repository, limit)).get(digest) ?? NO_BLOB_PLACES;
 }
+
+/** Nowhere known, and no copy under way. */
+export const NO_BLOB_PLACES: BlobPlaces = { here: false, elsewhere: [], copying: false };
 
 /** Where the secondary is known to hold a blob (see {@link blobPlaces}). */
 export interface BlobPlaces {
   readonly here: boolean;
   readonly elsewhere: string[];
   /** A transfer process is copying it into the repository asked about now ({@link claimBlobCopy}). */
-  readonly copying?: boolean;
+  readonly copying: boolean;
 }
 
 /** {@link blobPlaces} of several digests in one query; every digest asked for is in the answer. */
 export async function blobPlacesMany(db: TrackingDb, digests: readonly string[], repository: string, limit = 3): Promise<Map<string, BlobPlaces>> {
   const unique = [...new Set(digests)];
-  const out = new Map<string, BlobPlaces>(unique.map((d) => [d, { here: false, elsewhere: [], copying: false }]));
+  const out = new Map<string, BlobPlaces>(unique.map((d) => [d, NO_BLOB_PLACES]));
   if (unique.length === 0) return out;
   // Per digest: the primary key says whether it is here, the (digest, seen_at desc) index gives
   // the most recent other places, so the cost does not grow with how many repositories hold it.

@@ -62,8 +62,8 @@ export function decide(raw: unknown, receivedAt: string): Decision {
   const target = event.target;
   const mediaType = target.mediaType === undefined || target.mediaType === "" ? undefined : normalizeContentType(target.mediaType);
   const isManifest = mediaType !== undefined && isManifestMediaType(mediaType);
-  if ((event.action === "push" || event.action === "mount") && !isManifest) {
-    if (event.action === "mount") return { kind: "ignore", reason: IGNORE_REASONS.BLOB };
+  if (event.action === "mount" && !isManifest) return { kind: "ignore", reason: IGNORE_REASONS.BLOB };
+  if (event.action === "push" && !isManifest) {
     const hint = validate(BlobPushedHint, {
       repository: target.repository,
       digest: target.digest,

@@ -28,7 +28,7 @@ import {
   repositoryScope,
 } from "@georep/registry-client";
 import type { CopyBlobAction, Descriptor, Manifest, Referrers, RegistryClient } from "@georep/registry-client";
-import { blobCopyUnderWay, blobPlacesMany, forgetRepositoryBlobs, recordBlobs } from "@georep/tracking";
+import { NO_BLOB_PLACES, blobCopyUnderWay, blobPlacesMany, forgetRepositoryBlobs, recordBlobs } from "@georep/tracking";
 import type { AwaitedTag, BlobPlaces, IncrementalBasis, TrackingDb } from "@georep/tracking";
 import { TRANSFER_ERROR_CODES, TagsFailedError, TransferError, describeError } from "./errors.js";
 import type { TagFailure } from "./errors.js";
@@ -254,7 +254,7 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
   /** Where tracking places blobs: the lookups of one turn (a manifest's blobs) are one query. */
   const placesOf = createTurnLoader<string, BlobPlaces>(
     (digests) => blobPlacesMany(db, digests, repository, MOUNT_CANDIDATES),
-    () => ({ here: false, elsewhere: [] }),
+    () => NO_BLOB_PLACES,
   );
 
   // Memos shared by every tag (and pass) of this sync: each blob and manifest is handled once.
@@ -443,13 +443,12 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
     return map;
   }
 
-  /** Waits while another process's claim on copying `digest` here is live (see `claimBlobCopy`); true once it ended. */
-  async function copyUnderWayEnds(digest: string): Promise<boolean> {
+  /** Waits while another process's claim on copying `digest` here is live (see `claimBlobCopy`). */
+  async function waitForCopyElsewhere(digest: string): Promise<void> {
     while (await blobCopyUnderWay(db, digest, repository)) {
       checkAborted();
       await new Promise((resolve) => setTimeout(resolve, BLOB_COPY_POLL_MS));
     }
-    return true;
   }
 
   function copyBlobOnce(descriptor: Descriptor): Promise<void> {
@@ -484,7 +483,8 @@ export async function syncRepository(params: SyncParams): Promise<SyncResult> {
             // Into this repository too: the blob prefetch copies into the repository it was pushed to.
             if (sibling !== undefined) await sibling.done;
             // The prefetch of another transfer process is copying it here: wait for that copy.
-            const copiedElsewhere = sibling === undefined && places.copying === true && (await copyUnderWayEnds(descriptor.digest));
+            const copiedElsewhere = sibling === undefined && places.copying;
+            if (copiedElsewhere) await waitForCopyElsewhere(descriptor.digest);
             const copiedHere = sibling?.repository === repository || copiedElsewhere;
             const mountFrom = [...new Set([...(sibling === undefined ? [] : [sibling.repository]), ...places.elsewhere])].filter((r) => r !== repository);
             result = await copyBlob(from, to, descriptor, {
