@@ -59,13 +59,13 @@ export function createDatabase<DB>(options: DatabaseOptions): Database<DB> {
     ...(options.applicationName === undefined ? {} : { application_name: options.applicationName }),
   });
   pool.on("error", (err) => {
-    logger.warn({ err }, "idle postgres client failed; it will be replaced");
+    logger.warn({ err: withoutClient(err) }, "idle postgres client failed; it will be replaced");
   });
   // pg-pool listens only on idle clients: a checked-out client whose connection ends (Postgres
   // restarting) would emit 'error' with no listener and end the process. Its query fails on its
   // own, and the pool drops the broken client when it is released.
   pool.on("connect", (client) => {
-    client.on("error", (err) => logger.debug({ err }, "postgres connection lost; the client will be replaced"));
+    client.on("error", (err) => logger.debug({ err: withoutClient(err) }, "postgres connection lost; the client will be replaced"));
   });
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   logger.debug({ url: redactUrl(options.url), poolSize: options.poolSize ?? DEFAULT_POOL_SIZE }, "postgres pool created");
@@ -84,6 +84,16 @@ export function createDatabase<DB>(options: DatabaseOptions): Database<DB> {
       return closing;
     },
   };
+}
+
+/**
+ * The error without the pg client pg-pool attaches to it (`err.client`): logged as is, the
+ * client's whole state (connection, parser, queued queries) went into one log line.
+ */
+function withoutClient(err: Error): Error | Record<string, unknown> {
+  if (!("client" in err)) return err;
+  const { client: _client, ...rest } = err;
+  return { ...rest, type: err.name, message: err.message, stack: err.stack };
 }
 
 /** Options of {@link migrate}. */

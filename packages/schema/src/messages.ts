@@ -266,6 +266,8 @@ export const BlobPushedHint = Type.Object(
     size: Type.Integer({ minimum: 0 }),
     media_type: Type.Optional(Type.String({ maxLength: 255 })),
     received_at: Timestamp,
+    /** The trace of the registry's notification: the prefetch's copy joins it. */
+    trace: Type.Optional(TraceContext),
   },
   { additionalProperties: false, title: "BlobPushedHint" },
 );

@@ -170,7 +170,10 @@ const SERVICE_MAIN = {
   status: resolvePackage("@georep/status/dist/main.js"),
 } as const;
 
-/** Starts one georep service as a persistent process on `port` and waits for its readiness. */
+/**
+ * Starts one georep service as a persistent process on `port` and waits for its readiness. Its
+ * log level: the stack's `serviceEnv`, else the caller's `LOG_LEVEL`, else info.
+ */
 async function startService(options: { site: string; service: keyof typeof SERVICE_MAIN; port: number; env: Record<string, string>; logsDir: string; persistent: boolean; replica?: number }) {
   const instance = options.replica === undefined || options.replica === 1 ? options.service : `${options.service}-${options.replica}`;
   const url = `http://127.0.0.1:${options.port}`;
@@ -179,7 +182,7 @@ async function startService(options: { site: string; service: keyof typeof SERVI
     command: process.execPath,
     // The copier keeps a small young generation so streamed chunks are freed promptly (see the copy benchmark).
     args: [...(options.service === "transfer" ? ["--max-semi-space-size=1"] : []), SERVICE_MAIN[options.service]],
-    env: { ...process.env, ...options.env, HTTP_HOST: "127.0.0.1", HTTP_PORT: String(options.port), LOG_LEVEL: process.env.LOG_LEVEL ?? "info" },
+    env: { ...process.env, ...options.env, HTTP_HOST: "127.0.0.1", HTTP_PORT: String(options.port), LOG_LEVEL: options.env.LOG_LEVEL ?? process.env.LOG_LEVEL ?? "info" },
     logFile: join(options.logsDir, `${options.site}-${instance}.log`),
     persistent: options.persistent,
     ready: async () => {

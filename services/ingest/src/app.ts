@@ -244,13 +244,18 @@ export async function buildApp(deps: IngestDeps) {
   function announceBlob(hint: BlobPushedHint): void {
     const hints = deps.blobHints;
     if (hints === undefined || hint.size < hints.minBytes) return;
-    try {
-      hints.nc.publish(SUBJECTS.BLOB_PUSHED, encodeJson(BlobPushedHint, hint));
-      metrics.blobHints.inc({ result: "published" });
-    } catch (err) {
-      metrics.blobHints.inc({ result: "failed" });
-      logger.debug({ err, digest: hint.digest }, "cannot announce a blob push");
-    }
+    const attributes = { "georep.repository": hint.repository, "georep.digest": hint.digest, "georep.size": hint.size };
+    void withSpan("ingest.blob", { kind: SpanKind.PRODUCER, attributes }, async () => {
+      // The secondaries' copies of the blob join the trace of its notification.
+      const trace = currentTraceCarrier();
+      try {
+        hints.nc.publish(SUBJECTS.BLOB_PUSHED, encodeJson(BlobPushedHint, trace === undefined ? hint : { ...hint, trace }));
+        metrics.blobHints.inc({ result: "published" });
+      } catch (err) {
+        metrics.blobHints.inc({ result: "failed" });
+        logger.debug({ err, digest: hint.digest }, "cannot announce a blob push");
+      }
+    });
   }
 
   /** The events of an envelope (counted as received), or a 400/413 for a body that is not one or too many. */

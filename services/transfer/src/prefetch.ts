@@ -14,6 +14,7 @@
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { BlobPushedHint, SUBJECTS, blobHintQueueGroup, decodeJson } from "@georep/schema";
+import { SpanKind, contextFromCarrier, withSpan } from "@georep/runtime";
 import type { Logger } from "@georep/runtime";
 import { copyBlob } from "@georep/registry-client";
 import type { RegistryClient } from "@georep/registry-client";
@@ -121,7 +122,12 @@ export function createPrefetcher(deps: PrefetchDeps): Prefetcher {
     const work = limiter
       .run(async () => {
         waiting--;
-        return copy(hint);
+        const attributes = { "georep.repository": hint.repository, "georep.digest": hint.digest, "georep.size": hint.size };
+        return withSpan("transfer.prefetch", { parent: contextFromCarrier(hint.trace), kind: SpanKind.CONSUMER, attributes }, async (span) => {
+          const result = await copy(hint);
+          span.setAttribute("georep.prefetch.result", result);
+          return result;
+        });
       })
       .then(
         (result) => {

@@ -251,24 +251,31 @@ export function createWorker(deps: WorkerDeps): Worker {
 
     try {
       if (result !== undefined) {
-        const recorded = await complete(db, repository, options.workerId, claimed.generation, {
-          checksum: result.checksum,
-          bytesCopied: result.bytes,
-          blobsCopied: result.blobs.copied,
-          blobsMounted: result.blobs.mounted,
-          durationMs: result.durationMs,
-          unremovableTags: result.tags.unremovable,
-          verifiedTags: result.verifiedTags,
-          reason: job.reason,
-          full: incremental === undefined,
+        const synced = result;
+        const unconfirmed = Object.entries(synced.unconfirmed);
+        // The outcome and the recheck of pushed tags the primary did not show yet are one
+        // transaction: a reader never sees the row synced between the two.
+        const recorded = await db.transaction().execute(async (trx) => {
+          const done = await complete(trx, repository, options.workerId, claimed.generation, {
+            checksum: synced.checksum,
+            bytesCopied: synced.bytes,
+            blobsCopied: synced.blobs.copied,
+            blobsMounted: synced.blobs.mounted,
+            durationMs: synced.durationMs,
+            unremovableTags: synced.tags.unremovable,
+            verifiedTags: synced.verifiedTags,
+            reason: job.reason,
+            full: incremental === undefined,
+          });
+          if (!done || unconfirmed.length === 0) return done;
+          // The registry notified these pushes before linking their tags: look again shortly.
+          const notBefore = new Date(Date.now() + (options.recheckDelayMs ?? DEFAULT_RECHECK_DELAY_MS));
+          for (const [tag, awaited] of unconfirmed) await requestSync(trx, repository, "event", new Date(awaited.at), tag, { digest: awaited.digest, notBefore });
+          return done;
         });
         metrics.inc("syncs", recorded ? "synced" : "lease_lost");
         if (recorded && claimed.pushedAt !== null) metrics.observeLag(Math.max(0, Date.now() - claimed.pushedAt.getTime()) / 1000);
-        const unconfirmed = Object.entries(result.unconfirmed);
         if (recorded && unconfirmed.length > 0) {
-          // The registry notified these pushes before linking their tags: look again shortly.
-          const notBefore = new Date(Date.now() + (options.recheckDelayMs ?? DEFAULT_RECHECK_DELAY_MS));
-          for (const [tag, awaited] of unconfirmed) await requestSync(db, repository, "event", new Date(awaited.at), tag, { digest: awaited.digest, notBefore });
           metrics.inc("rechecks", "", unconfirmed.length);
           log.info({ tags: Object.fromEntries(unconfirmed) }, "pushed tags not yet visible on the primary; sync again shortly");
         }

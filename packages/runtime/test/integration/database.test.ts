@@ -167,6 +167,26 @@ describe("createDatabase + migrate (real Postgres)", () => {
     expect(answered).toBe(true);
   });
 
+  it("an idle client whose connection ends is logged as the error alone, without the pg client", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const destination = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
+    const database = createDatabase<unknown>({ url: server.url, poolSize: 1, logger: createLogger({ name: "test", level: "debug", destination }), applicationName: "runtime-idle" });
+    opened.push(database);
+    await database.ping(); // one idle client in the pool now
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'runtime-idle'");
+    await admin.end();
+    for (let i = 0; i < 50 && !lines.some((l) => l.msg === "idle postgres client failed; it will be replaced"); i++) await new Promise((r) => setTimeout(r, 50));
+    const line = lines.find((l) => l.msg === "idle postgres client failed; it will be replaced");
+    expect(line).toBeDefined();
+    const err = line!.err as Record<string, unknown>;
+    expect(err.message).toMatch(/terminat/i);
+    expect(err).not.toHaveProperty("client");
+    expect(JSON.stringify(line).length).toBeLessThan(4_000);
+    await database.ping(); // the pool replaced the client
+  });
+
   it("close() ends the pool and is idempotent; ping then fails and readiness reports it", async () => {
     const database = open();
     const health = createHealth();

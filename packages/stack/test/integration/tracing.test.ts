@@ -134,4 +134,22 @@ describe("tracing across both sites", () => {
     const log = await readFile(join(stack.logs_dir, `${stack.sites[1]!.name}-transfer.log`), "utf8");
     expect(log.split("\n").some((line) => line.includes(`"trace_id":"${ingest.traceId}"`) && line.includes(repository))).toBe(true);
   });
+
+  it("a large blob's prefetch on the secondary joins the trace of the blob's notification", async () => {
+    const credentials = { type: "basic" as const, ...stack.credentials };
+    const primary = createRegistryClient({ url: stack.sites[0]!.registry, credentials });
+    const repository = "traced/large";
+    const layer = randomBytes(2 * 1024 * 1024); // above the hint threshold (1 MiB)
+    const digest = sha256(layer);
+    await primary.uploadBlob(repository, { digest, size: layer.length }, layer);
+
+    const attr = (span: OtlpSpan, key: string) => span.attributes?.find((a) => a.key === key)?.value.stringValue;
+    const hint = await waitFor("ingest's span of the blob hint", () => received.find((s) => s.name === "ingest.blob" && attr(s, "georep.digest") === digest));
+    const prefetch = await waitFor("the prefetch span in the same trace", () => received.find((s) => s.name === "transfer.prefetch" && s.traceId === hint.traceId));
+    expect(hint.service).toBe("georep-ingest");
+    expect(prefetch.service).toBe("georep-transfer");
+    expect(prefetch.parentSpanId).toBe(hint.spanId);
+    expect(attr(prefetch, "georep.repository")).toBe(repository);
+    expect(attr(prefetch, "georep.prefetch.result")).toBe("uploaded");
+  });
 });

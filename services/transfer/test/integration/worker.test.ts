@@ -4,6 +4,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { sql } from "kysely";
 import type { Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STREAM_NAMES, syncDoneSubject } from "@georep/schema";
@@ -131,6 +132,14 @@ describe("transfer worker", () => {
     // Distribution notifies a manifest push before it links the tag: the event can overtake it.
     const repo = "worker/early";
     const img = image({ layerCount: 1 });
+    // What readers can see of the row: its state at each commit (a deferred trigger runs at commit
+    // and reads the row as the transaction leaves it).
+    await sql`create table committed_state (repository text, state text, at timestamptz default clock_timestamp())`.execute(db);
+    await sql`create function record_committed_state() returns trigger language plpgsql as $$ begin
+      insert into committed_state (repository, state) select repository, state from repository_sync where repository = new.repository;
+      return null; end $$`.execute(db);
+    await sql`create constraint trigger committed_state after insert or update on repository_sync
+      deferrable initially deferred for each row when (new.repository = 'worker/early') execute function record_committed_state()`.execute(db);
     await push(primary, repo, img); // by digest only: no tag yet, the repository lists no tags
     await requestSync(db, repo, "event", new Date(), "v1", { digest: img.digest });
     const [job] = (await takeDispatchable(db, 100)).filter((d) => d.repository === repo);
@@ -142,6 +151,11 @@ describe("transfer worker", () => {
     const row = await getRow(db, repo);
     expect(row?.retryAt?.getTime()).toBeGreaterThan(Date.now() - 1_000);
     expect(transfer.metrics.get("rechecks")).toBe(1);
+    // The sync's outcome and its re-check request commit together: never "synced" in between.
+    const seen = await sql<{ state: string }>`select state from committed_state order by at`.execute(db);
+    expect(seen.rows.map((r) => r.state)).not.toContain("synced");
+    expect(seen.rows.map((r) => r.state)).toContain("started");
+    await sql`drop trigger committed_state on repository_sync`.execute(db);
 
     await primary.putManifest(repo, "v1", img); // the registry links the tag
     let recheck: Dispatch | undefined;
