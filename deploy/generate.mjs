@@ -5,9 +5,9 @@
  *
  *   deploy/primary/registry.yml                 Distribution 2.8, token auth, notifications to ingest
  *   deploy/primary/registry-notifications.yml   the same endpoint list, for REGISTRY_NOTIFICATIONS_ENDPOINTS
- *   deploy/primary/nats.conf                    JetStream domain, authenticated leafnode listener
+ *   deploy/primary/nats.conf                    JetStream domain, a user per service, authenticated leafnode listener
  *   deploy/secondary/registry.yml               Distribution 2.8, token auth
- *   deploy/secondary/nats.conf                  JetStream domain, leafnode remote to the primary
+ *   deploy/secondary/nats.conf                  JetStream domain, a user per service, leafnode remote to the primary
  *
  * The files are committed; a test regenerates them and compares.
  *
@@ -115,21 +115,26 @@ export async function deployFiles() {
       ...variables.map((v) => (v === "" ? "" : `  ${v}`)),
     ].join("\n");
   const jetstream = { storeDir: PATHS.natsStore, domain: t.envReference("NATS_JETSTREAM_DOMAIN") };
+  const users = (role) => t.NATS_SERVICE_USERS[role].map((user) => ({ user, password: t.envReference(t.natsPasswordVariable(user)) }));
+  const userVariables = (role) => `${t.NATS_SERVICE_USERS[role].map((user) => t.natsPasswordVariable(user)).join(", ")}: the password of each georep service's user (named after the service)`;
   const primaryNats = t.natsConfig({
     header: natsHeader("primary", [
       "NATS_SERVER_NAME, NATS_JETSTREAM_DOMAIN: the site name (the primary's domain is the secondaries' PRIMARY_JS_DOMAIN)",
       "LEAFNODE_USER, LEAFNODE_PASSWORD: what every secondary's leafnode authenticates with",
+      userVariables("primary"),
     ]),
     serverName: t.envReference("NATS_SERVER_NAME"),
     port: PORTS.nats,
     monitorPort: PORTS.natsMonitor,
     jetstream,
+    users: users("primary"),
     leafnodes: { listen: { port: PORTS.leafnode, authorization: { user: t.envReference("LEAFNODE_USER"), password: t.envReference("LEAFNODE_PASSWORD") } } },
   });
   const secondaryNats = t.natsConfig({
     header: natsHeader("secondary", [
       "NATS_SERVER_NAME, NATS_JETSTREAM_DOMAIN: the site name",
       "PRIMARY_LEAFNODE_URL: nats-leaf://<user>:<password>@<primary host>:<port>",
+      userVariables("secondary"),
       "",
       `${t.SITE_LOCAL_SUBJECTS.join(", ")} never crosses the leafnode: each secondary's TRANSFER_JOBS holds its own jobs only.`,
     ]),
@@ -137,6 +142,7 @@ export async function deployFiles() {
     port: PORTS.nats,
     monitorPort: PORTS.natsMonitor,
     jetstream,
+    users: users("secondary"),
     leafnodes: { remotes: [{ url: t.envReference("PRIMARY_LEAFNODE_URL"), denyImports: t.SITE_LOCAL_SUBJECTS, denyExports: t.SITE_LOCAL_SUBJECTS }] },
   });
   return {

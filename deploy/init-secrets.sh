@@ -4,7 +4,8 @@
 #   deploy/init-secrets.sh primary|secondary [DIR]      (DIR: default deploy/secrets)
 #
 # Random (48 hex characters): admin_token, postgres_password (and database_url
-# with it), registry_http_secret; on the primary also notification_secret and
+# with it), registry_http_secret, a NATS password per georep service
+# (nats_<service>_password); on the primary also notification_secret and
 # leafnode_password. A secondary needs copies of the primary's
 # leafnode_password, key.pem and cert.pem: the script says what is missing.
 # The directory is 0700 and its files 0644: the containers read them as
@@ -44,7 +45,14 @@ put database_url "postgres://georep:$(cat "$dir/postgres_password")@postgres:543
 if [ "$role" = primary ]; then
   put notification_secret "$(random)"
   put leafnode_password "$(random)"
+  nats_users="event_log ingest status"
+else
+  nats_users="dispatcher status transfer"
 fi
+# Each georep service connects to the site's NATS as its own user (deploy/<role>/nats.conf).
+for user in $nats_users; do
+  put "nats_${user}_password" "$(random)"
+done
 
 missing=0
 for file in leafnode_password key.pem cert.pem token_users.json; do

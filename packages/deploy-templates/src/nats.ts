@@ -1,6 +1,6 @@
 /**
  * The nats-server config of a georep site: JetStream in the site's own
- * domain, and either the primary's leafnode listener (authenticated) or a
+ * domain, a user per service, and either the primary's leafnode listener (authenticated) or a
  * secondary's leafnode remotes to it. Used by the local stack (through
  * `@georep/testing`'s `startNats`) and the compose files.
  */
@@ -29,6 +29,27 @@ export function envReference(name: string): EnvReference {
 /** Subjects no secondary sends to or takes from the leafnode: each secondary's transfer jobs are its own. */
 export const SITE_LOCAL_SUBJECTS: readonly string[] = ["georep.transfer.>"];
 
+/**
+ * The georep services of each role that connect to their site's NATS, each as
+ * its own user (DESIGN "Auth": credentials per service). Replicas of a service
+ * share its user.
+ */
+export const NATS_SERVICE_USERS = {
+  primary: ["event-log", "ingest", "status"],
+  secondary: ["dispatcher", "status", "transfer"],
+} as const satisfies Record<"primary" | "secondary", readonly string[]>;
+
+/** The environment variable that holds a service user's password in the shipped nats.conf: `NATS_PASSWORD_EVENT_LOG`. */
+export function natsPasswordVariable(user: string): string {
+  return envReference(`NATS_PASSWORD_${user.toUpperCase().replaceAll("-", "_")}`).env;
+}
+
+/** A client user of the server. */
+export interface NatsUser {
+  readonly user: NatsValue;
+  readonly password: NatsValue;
+}
+
 export interface LeafnodeAuthorization {
   readonly user: NatsValue;
   readonly password: NatsValue;
@@ -55,6 +76,8 @@ export interface NatsConfigOptions {
   /** HTTP monitoring port (`/healthz`, `/varz`, `/leafz`, `/jsz`). */
   readonly monitorPort: number;
   readonly jetstream: { readonly storeDir: string; readonly domain?: NatsValue };
+  /** Client users; without them any client may connect (tests of one service). */
+  readonly users?: readonly NatsUser[];
   readonly leafnodes?: {
     /** Accept leafnode connections (the primary's hub). */
     readonly listen?: {
@@ -99,6 +122,10 @@ export function natsConfig(options: NatsConfigOptions): string {
     ...(options.jetstream.domain === undefined ? [] : [`  domain: ${value(options.jetstream.domain)}`]),
     `}`,
   ];
+  const users = options.users ?? [];
+  if (users.length > 0) {
+    lines.push(`authorization {`, `  users: [`, ...users.map((u) => `    { user: ${value(u.user)}, password: ${value(u.password)} }`), `  ]`, `}`);
+  }
   const listen = options.leafnodes?.listen;
   const remotes = options.leafnodes?.remotes ?? [];
   if (listen !== undefined || remotes.length > 0) {

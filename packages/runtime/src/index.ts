@@ -19,8 +19,8 @@ export type { Env, LoadConfigOptions } from "./config.js";
 export { DEFAULT_REDACT_PATHS, REDACTED, createLogger, redactUrl } from "./logger.js";
 export type { Logger, LoggerOptions } from "./logger.js";
 
-export { DEFAULT_RECONNECT_BASE_MS, DEFAULT_RECONNECT_MAX_MS, connectNats, ensureConsumer, ensureStream, reconnectDelay } from "./nats.js";
-export type { ConnectNatsOptions, EnsureConsumerAction, EnsureStreamConfig, EnsureStreamResult } from "./nats.js";
+export { DEFAULT_RECONNECT_BASE_MS, DEFAULT_RECONNECT_MAX_MS, connectNats, ensureConsumer, natsConnectOptions, ensureStream, reconnectDelay } from "./nats.js";
+export type { ConnectNatsOptions, EnsureConsumerAction, EnsureStreamConfig, EnsureStreamResult, NatsSettings } from "./nats.js";
 
 export {
   DEFAULT_CONNECTION_TIMEOUT_MS,

@@ -29,6 +29,7 @@ const SECRET_KEYS = [
   "privateKey",
   "private_key",
   "DATABASE_URL",
+  "NATS_PASSWORD",
   "connectionString",
 ] as const;
 

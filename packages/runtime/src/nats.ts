@@ -6,7 +6,8 @@ import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import type { NatsConnection, Status } from "@nats-io/transport-node";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import type { ConsumerConfig, JetStreamManager, StreamConfig, StreamInfo } from "@nats-io/jetstream";
-import { NatsConnectError, StreamConfigError } from "./errors.js";
+import { ConfigError, NatsConnectError, StreamConfigError } from "./errors.js";
+import type { ConfigProblem } from "./errors.js";
 import { redactUrl } from "./logger.js";
 import type { Logger } from "./logger.js";
 
@@ -23,6 +24,9 @@ export interface ConnectNatsOptions {
   readonly name: string;
   /** Path to a `.creds` file (JWT + nkey seed); re-read on every (re)connect so rotated credentials are picked up. */
   readonly credsFile?: string | undefined;
+  /** User and password (the server's `authorization { users }`); not with `credsFile`. */
+  readonly user?: string | undefined;
+  readonly password?: string | undefined;
   readonly logger: Logger;
   /** Default {@link DEFAULT_RECONNECT_BASE_MS}. */
   readonly reconnectBaseMs?: number;
@@ -85,6 +89,36 @@ function logStatus(logger: Logger, status: Status): void {
   }
 }
 
+/** The NATS settings of a service's config (`NatsConfig` of @georep/schema). */
+export interface NatsSettings {
+  readonly NATS_URL: string;
+  readonly NATS_NAME?: string | undefined;
+  readonly NATS_CREDS?: string | undefined;
+  readonly NATS_USER?: string | undefined;
+  readonly NATS_PASSWORD?: string | undefined;
+}
+
+/**
+ * The connection options a service's config gives, its name defaulting to
+ * `defaultName`.
+ *
+ * @throws {ConfigError} naming the variable when only one of `NATS_USER` and
+ * `NATS_PASSWORD` is set, or both are set with `NATS_CREDS`.
+ */
+export function natsConnectOptions(config: NatsSettings, defaultName: string): Pick<ConnectNatsOptions, "servers" | "name" | "credsFile" | "user" | "password"> {
+  const problems: ConfigProblem[] = [];
+  if (config.NATS_USER !== undefined && config.NATS_PASSWORD === undefined) problems.push({ variable: "NATS_PASSWORD", message: "required with NATS_USER (or NATS_PASSWORD_FILE)" });
+  if (config.NATS_USER === undefined && config.NATS_PASSWORD !== undefined) problems.push({ variable: "NATS_USER", message: "required with NATS_PASSWORD" });
+  if (config.NATS_USER !== undefined && config.NATS_CREDS !== undefined) problems.push({ variable: "NATS_CREDS", message: "not with NATS_USER: one kind of NATS credentials" });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    servers: config.NATS_URL,
+    name: config.NATS_NAME ?? defaultName,
+    ...(config.NATS_CREDS === undefined ? {} : { credsFile: config.NATS_CREDS }),
+    ...(config.NATS_USER === undefined ? {} : { user: config.NATS_USER, password: config.NATS_PASSWORD }),
+  };
+}
+
 /**
  * Connects to NATS and keeps reconnecting forever, with exponential backoff
  * (base doubling to a cap, plus jitter) that resets after each successful
@@ -101,6 +135,8 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
   const max = options.reconnectMaxMs ?? DEFAULT_RECONNECT_MAX_MS;
   const logger = options.logger.child({ component: "nats" });
 
+  if ((options.user === undefined) !== (options.password === undefined)) throw new NatsConnectError("a NATS user needs its password, and a password its user");
+  if (options.user !== undefined && options.credsFile !== undefined) throw new NatsConnectError("NATS credentials: either a user and password or a .creds file, not both");
   let authenticator: ReturnType<typeof credsAuthenticator> | undefined;
   if (options.credsFile !== undefined) {
     const path = options.credsFile;
@@ -120,6 +156,7 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
     servers,
     name: options.name,
     ...(authenticator === undefined ? {} : { authenticator }),
+    ...(options.user === undefined ? {} : { user: options.user, pass: options.password }),
     maxReconnectAttempts: -1,
     noAsyncTraces: options.asyncTraces !== true,
     waitOnFirstConnect: options.waitOnFirstConnect ?? true,

@@ -52,7 +52,11 @@ export const LogLevelSchema = Type.Union(
   { title: "log level" },
 );
 
-/** NATS connection: `NATS_URL` (comma-separated list allowed), `NATS_CREDS` (path to a .creds file), `NATS_NAME` (client name). */
+/**
+ * NATS connection: `NATS_URL` (comma-separated list allowed), `NATS_NAME` (client name), and the
+ * service's credentials: `NATS_USER` with `NATS_PASSWORD` (what the shipped nats-server configs
+ * use, one user per service), or `NATS_CREDS` (path to a .creds file, decentralized auth).
+ */
 export const NatsConfig = Type.Object({
   NATS_URL: Type.String({
     minLength: 1,
@@ -60,6 +64,8 @@ export const NatsConfig = Type.Object({
     description: "NATS server URL(s), comma-separated",
   }),
   NATS_CREDS: Type.Optional(Type.String({ minLength: 1, description: "Path to the NATS user credentials (.creds) file" })),
+  NATS_USER: Type.Optional(Type.String({ minLength: 1, description: "This service's NATS user (with NATS_PASSWORD)" })),
+  NATS_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: "This service's NATS password (secret; prefer NATS_PASSWORD_FILE)" })),
   NATS_NAME: Type.Optional(Type.String({ minLength: 1, description: "Connection name shown by the server" })),
 });
 /** NATS connection config. */

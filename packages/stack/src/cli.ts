@@ -32,7 +32,7 @@ async function printStatus(stateDir: string, stack: StackDescription): Promise<b
     const token = await probe(site.token_realm);
     healthy &&= token === "up";
     console.log(`  registry  ${site.registry}  [${registry}]  token auth: ${site.token_realm} (service ${site.registry_service}) [${token}]`);
-    console.log(`  nats      ${site.nats}  domain ${site.nats_domain}  [${nats}]`);
+    console.log(`  nats      ${site.nats}  domain ${site.nats_domain}  [${nats}]  user operator (its password: nats_users in ${stackFile(stateDir)})`);
     console.log(`  database  ${site.database}`);
     for (const [label, first] of [["ingest", site.ingest], ["event-log", site.event_log], ["dispatcher", site.dispatcher], ["transfer", site.transfer], ["status", site.status]] as const) {
       if (first === undefined) continue;

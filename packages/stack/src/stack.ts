@@ -21,7 +21,7 @@ import { generateKeyMaterial, hashPassword, writeKeyMaterial } from "@georep/jwt
 import type { UsersFile } from "@georep/jwt";
 import { freePort, startHttpFaultProxy, startNats, startPostgres, startRegistry, startTcpProxy, waitForLeafnodes } from "@georep/testing";
 import type { HttpFaultProxy, NotificationEndpoint, RunningNats, RunningPostgres, RunningRegistry, TcpProxy } from "@georep/testing";
-import { ingestBlobNotificationEndpoint, ingestNotificationEndpoint } from "@georep/deploy-templates";
+import { NATS_SERVICE_USERS, ingestBlobNotificationEndpoint, ingestNotificationEndpoint } from "@georep/deploy-templates";
 import { groupAlive, registerDir, startServerProcess, stopProcessGroup } from "@georep/testing/internal";
 
 export const PRIMARY_SITE = "primary";
@@ -44,6 +44,12 @@ export interface StackSite {
   readonly nats: string;
   readonly nats_domain: string;
   readonly nats_monitor: string;
+  /**
+   * The NATS users of this site and their passwords: each georep service connects as a user of
+   * its own (named after it), `operator` is for operators and tests (`nats --user operator
+   * --password …`). The server refuses clients without credentials.
+   */
+  readonly nats_users: Readonly<Record<string, string>>;
   /** Hub URL (primary) that secondaries' leafnodes connect to, credentials included. */
   readonly leafnode?: string;
   readonly database: string;
@@ -264,9 +270,13 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
   /** Starts `replicas` processes of a service; the first keeps the plain name, port `firstPort` when given. */
   const startReplicas = async (site: string, service: keyof typeof SERVICE_MAIN, env: Record<string, string>, firstPort?: number): Promise<string[]> => {
     const urls: string[] = [];
+    // Each service connects to its site's NATS as its own user (the settings given may override it).
+    const password = natsPasswords.get(`${site}/${service}`);
+    if (password === undefined) throw new Error(`no NATS user for ${service} at ${site}`);
+    const withNats = { NATS_USER: service, NATS_PASSWORD: password, ...env };
     for (let replica = 1; replica <= replicas; replica++) {
       const port = replica === 1 && firstPort !== undefined ? firstPort : await freePort();
-      const started = await startService({ site, service, port, logsDir, persistent, env, replica });
+      const started = await startService({ site, service, port, logsDir, persistent, env: withNats, replica });
       records.push({ name: `${site}/${started.instance}`, pid: started.pid, signal: "SIGTERM" });
       handles.set(`${site}/${started.instance}`, started.server);
       await record();
@@ -296,6 +306,8 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
 
   const credentials = { username: "georep", password: secret() };
   const leafAuth = { user: "leaf", password: secret() };
+  /** NATS passwords by `site/user`: the role's services, and `operator`. */
+  const natsPasswords = new Map<string, string>();
   const notificationSecret = secret(24);
   const adminToken = secret(24);
   try {
@@ -319,8 +331,11 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
     for (const name of siteNames) {
       const role: SiteRole = name === PRIMARY_SITE ? "primary" : "secondary";
       say(`starting ${name}: nats-server, registry`);
+      for (const user of [...NATS_SERVICE_USERS[role], "operator"]) natsPasswords.set(`${name}/${user}`, secret());
+      const natsUsers = [...natsPasswords].filter(([key]) => key.startsWith(`${name}/`)).map(([key, password]) => ({ user: key.slice(name.length + 1), password }));
       const nats: RunningNats = await startNats({
         name: `georep-${name}`,
+        users: natsUsers,
         domain: name,
         persistent,
         baseDir: dataDir,
@@ -433,6 +448,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         nats: nats.url,
         nats_domain: name,
         nats_monitor: nats.monitorUrl,
+        nats_users: Object.fromEntries(natsUsers.map((u) => [u.user, u.password])),
         ...(role === "primary" ? { leafnode: nats.leafnodeUrl! } : {}),
         database,
         status: statuses[0]!,

@@ -5,7 +5,7 @@
  */
 export { freePort } from "./ports.js";
 export { startNats, waitForLeafnodes, renderNatsConfig } from "./nats.js";
-export type { NatsOptions, RunningNats, LeafnodeAuth } from "./nats.js";
+export type { NatsOptions, RunningNats, LeafnodeAuth, NatsUserAuth } from "./nats.js";
 export { startPostgres } from "./postgres.js";
 export type { PostgresOptions, RunningPostgres } from "./postgres.js";
 export { startRegistry, renderRegistryConfig, renderHtpasswd } from "./registry.js";

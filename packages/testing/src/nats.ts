@@ -12,6 +12,12 @@ export interface LeafnodeAuth {
   readonly password: string;
 }
 
+/** A client user of the server. */
+export interface NatsUserAuth {
+  readonly user: string;
+  readonly password: string;
+}
+
 export interface NatsOptions {
   /** server_name; defaults to a unique name. */
   readonly name?: string;
@@ -23,6 +29,8 @@ export interface NatsOptions {
   readonly leafnodeRemotes?: readonly string[];
   /** Subjects this leaf neither sends to nor receives from its hubs (site-local traffic). */
   readonly leafnodeDeny?: readonly string[];
+  /** Client users (`authorization { users }`); without them any client may connect. */
+  readonly users?: readonly NatsUserAuth[];
   /** Client port; a free one by default. */
   readonly port?: number;
   /** Keep running after this process exits (the local stack). */
@@ -62,6 +70,7 @@ export function renderNatsConfig(options: {
   leafnodeListen?: { port: number; auth?: LeafnodeAuth | undefined; advertise?: string | undefined } | undefined;
   leafnodeRemotes?: readonly string[] | undefined;
   leafnodeDeny?: readonly string[] | undefined;
+  users?: readonly NatsUserAuth[] | undefined;
 }): string {
   const listen = options.leafnodeListen;
   const deny = options.leafnodeDeny ?? [];
@@ -71,6 +80,7 @@ export function renderNatsConfig(options: {
     port: options.port,
     monitorPort: options.monitorPort,
     jetstream: { storeDir: options.storeDir, ...(options.domain === undefined ? {} : { domain: options.domain }) },
+    ...(options.users === undefined ? {} : { users: options.users }),
     leafnodes: {
       ...(listen === undefined
         ? {}
@@ -110,7 +120,7 @@ export async function startNats(options: NatsOptions = {}): Promise<RunningNats>
           };
     await writeFile(
       configFile,
-      renderNatsConfig({ name, port, monitorPort, storeDir: join(dir, "jetstream"), domain: options.domain, leafnodeListen, leafnodeRemotes: options.leafnodeRemotes, leafnodeDeny: options.leafnodeDeny }),
+      renderNatsConfig({ name, port, monitorPort, storeDir: join(dir, "jetstream"), domain: options.domain, leafnodeListen, leafnodeRemotes: options.leafnodeRemotes, leafnodeDeny: options.leafnodeDeny, users: options.users }),
     );
     const monitorUrl = `http://127.0.0.1:${monitorPort}`;
     const server = await startServerProcess({

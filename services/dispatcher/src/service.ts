@@ -1,5 +1,5 @@
 /** dispatcher: config → Postgres (migrate) → NATS → registry client → HTTP → start → signals. */
-import { ConfigError, connectNats, createDatabase, createLogger, createShutdown, shutdownTelemetry } from "@georep/runtime";
+import { ConfigError, connectNats, natsConnectOptions, createDatabase, createLogger, createShutdown, shutdownTelemetry } from "@georep/runtime";
 import { createRegistryClient } from "@georep/registry-client";
 import { migrateTracking } from "@georep/tracking";
 import type { TrackingDatabase } from "@georep/tracking";
@@ -9,8 +9,10 @@ import type { DispatcherConfig } from "./config.js";
 import { primaryCredentials } from "./credentials.js";
 
 let config: Readonly<DispatcherConfig>;
+let natsOptions: ReturnType<typeof natsConnectOptions>;
 try {
   config = loadDispatcherConfig();
+  natsOptions = natsConnectOptions(config, "dispatcher");
 } catch (error) {
   if (error instanceof ConfigError) {
     process.stderr.write(`dispatcher: ${error.message}\n`);
@@ -35,7 +37,7 @@ try {
   shutdown.onShutdown("postgres", () => database.close());
   await migrateTracking(database.db, logger);
 
-  const nc = await connectNats({ servers: config.NATS_URL, name: config.NATS_NAME ?? "dispatcher", credsFile: config.NATS_CREDS, logger });
+  const nc = await connectNats({ ...natsOptions, logger });
   shutdown.onShutdown("nats", () => nc.drain());
 
   const registry = createRegistryClient({

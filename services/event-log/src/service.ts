@@ -1,13 +1,15 @@
 /** event-log: config → Postgres, NATS → HTTP → consume → signals. */
-import { ConfigError, connectNats, createDatabase, createLogger, createShutdown, shutdownTelemetry } from "@georep/runtime";
+import { ConfigError, connectNats, natsConnectOptions, createDatabase, createLogger, createShutdown, shutdownTelemetry } from "@georep/runtime";
 import { buildEventLog } from "./app.js";
 import { eventLogOptions, loadEventLogConfig } from "./config.js";
 import type { EventLogConfig } from "./config.js";
 import type { EventLogDatabase } from "./db.js";
 
 let config: Readonly<EventLogConfig>;
+let natsOptions: ReturnType<typeof natsConnectOptions>;
 try {
   config = loadEventLogConfig();
+  natsOptions = natsConnectOptions(config, "event-log");
 } catch (error) {
   if (error instanceof ConfigError) {
     process.stderr.write(`event-log: ${error.message}\n`);
@@ -30,7 +32,7 @@ try {
     applicationName: "event-log",
   });
   shutdown.onShutdown("postgres", () => database.close());
-  const nc = await connectNats({ servers: config.NATS_URL, name: config.NATS_NAME ?? "event-log", credsFile: config.NATS_CREDS, logger });
+  const nc = await connectNats({ ...natsOptions, logger });
   shutdown.onShutdown("nats", () => nc.drain());
 
   const eventLog = buildEventLog({ nc, db: database.db, logger, options: eventLogOptions(config) });

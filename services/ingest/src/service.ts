@@ -1,14 +1,16 @@
 /** ingest: config → NATS → HTTP → signals. */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { STREAM_NAMES } from "@georep/schema";
-import { ConfigError, connectNats, createHealth, createLogger, createShutdown, shutdownTelemetry } from "@georep/runtime";
+import { ConfigError, connectNats, natsConnectOptions, createHealth, createLogger, createShutdown, shutdownTelemetry } from "@georep/runtime";
 import { buildApp } from "./app.js";
 import { readConfig } from "./config.js";
 import { createIngestMetrics } from "./metrics.js";
 
 let config: ReturnType<typeof readConfig>;
+let natsOptions: ReturnType<typeof natsConnectOptions>;
 try {
   config = readConfig();
+  natsOptions = natsConnectOptions(config, "ingest");
 } catch (error) {
   if (error instanceof ConfigError) {
     process.stderr.write(`ingest: ${error.message}\n`);
@@ -21,7 +23,7 @@ const logger = createLogger({ name: "ingest", level: config.LOG_LEVEL });
 const shutdown = createShutdown({ logger });
 // Registered first, so it runs last: spans of the shutdown itself are flushed too.
 shutdown.onShutdown("telemetry", shutdownTelemetry);
-const nc = await connectNats({ servers: config.NATS_URL, name: config.NATS_NAME ?? "ingest", logger, ...(config.NATS_CREDS === undefined ? {} : { credsFile: config.NATS_CREDS }) });
+const nc = await connectNats({ ...natsOptions, logger });
 shutdown.onShutdown("nats", () => nc.drain());
 const jsm = await jetstreamManager(nc);
 

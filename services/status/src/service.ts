@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { createTokenIssuer, loadSigningKey, loadUsersFile } from "@georep/jwt";
 import type { TokenEndpointOptions } from "@georep/jwt";
-import { ConfigError, connectNats, createDatabase, createHealth, createLogger, createShutdown, shutdownTelemetry } from "@georep/runtime";
+import { ConfigError, connectNats, natsConnectOptions, createDatabase, createHealth, createLogger, createShutdown, shutdownTelemetry } from "@georep/runtime";
 import type { Logger } from "@georep/runtime";
 import { migrateTracking } from "@georep/tracking";
 import type { Kysely } from "kysely";
@@ -17,8 +17,10 @@ import { createRegistryFromEndpoint } from "./registries.js";
 const MIGRATE_RETRY_MS = 5_000;
 
 let config: Readonly<StatusConfig>;
+let natsOptions: ReturnType<typeof natsConnectOptions>;
 try {
   config = loadStatusConfig();
+  natsOptions = natsConnectOptions(config, "status");
 } catch (error) {
   if (error instanceof ConfigError) {
     process.stderr.write(`status: ${error.message}\n`);
@@ -81,7 +83,7 @@ try {
     });
   }
 
-  const nc = await connectNats({ servers: config.NATS_URL, name: config.NATS_NAME ?? "status", credsFile: config.NATS_CREDS, logger });
+  const nc = await connectNats({ ...natsOptions, logger });
   shutdown.onShutdown("nats", () => nc.drain());
 
   const endpoints = registryEndpoints(config);

@@ -1,6 +1,6 @@
 /** transfer: config → Postgres (migrate) → NATS → registry clients → HTTP → consume → signals. */
 import { Agent } from "undici";
-import { ConfigError, connectNats, createDatabase, createLogger, createShutdown, shutdownTelemetry } from "@georep/runtime";
+import { ConfigError, connectNats, natsConnectOptions, createDatabase, createLogger, createShutdown, shutdownTelemetry } from "@georep/runtime";
 import { migrateTracking } from "@georep/tracking";
 import type { TrackingDatabase } from "@georep/tracking";
 import { buildTransfer } from "./app.js";
@@ -9,8 +9,10 @@ import type { TransferConfig } from "./config.js";
 import { createRegistryFromEndpoint } from "./registries.js";
 
 let config: Readonly<TransferConfig>;
+let natsOptions: ReturnType<typeof natsConnectOptions>;
 try {
   config = loadTransferConfig();
+  natsOptions = natsConnectOptions(config, "transfer");
 } catch (error) {
   if (error instanceof ConfigError) {
     process.stderr.write(`transfer: ${error.message}\n`);
@@ -38,7 +40,7 @@ try {
     createRegistryFromEndpoint(endpoints.secondary, { dispatcher: agent }),
   ]);
 
-  const nc = await connectNats({ servers: config.NATS_URL, name: config.NATS_NAME ?? "transfer", credsFile: config.NATS_CREDS, logger });
+  const nc = await connectNats({ ...natsOptions, logger });
   shutdown.onShutdown("nats", () => nc.drain());
 
   const options = transferOptions(config);

@@ -12,6 +12,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promi
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { toYaml } from "../../src/index.js";
@@ -56,6 +57,12 @@ const SECRET_FILES: Env = {
   // Digits first: nats-server would read it as a number if it were not quoted.
   leafnode_password: "1e10-leaf_password",
   registry_http_secret: "httpsecret0123456789",
+  // Each georep service's NATS password; digits first, as above.
+  nats_event_log_password: "2e10-event-log",
+  nats_ingest_password: "3e10-ingest",
+  nats_status_password: "4e10-status",
+  nats_dispatcher_password: "5e10-dispatcher",
+  nats_transfer_password: "6e10-transfer",
   "key.pem": "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----",
   "cert.pem": "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----",
   "token_users.json": '{"users":[]}',
@@ -341,7 +348,7 @@ describe("the servers, started as compose starts them", () => {
     return out;
   };
 
-  it("NATS: the secondary joins the primary's leafnode listener with the user and the secret password", async () => {
+  it("NATS: the secondary joins the primary's leafnode listener with the user and the secret password; each service connects as its own user", async () => {
     const natsServer = requireBinary("nats-server", ["/usr/sbin", "/usr/local/sbin"]);
     const [client, monitor, leafnode, leafClient, leafMonitor] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
     const localize = (text: string, ports: { client: number; monitor: number; leafnode?: number }, store: string) =>
@@ -370,6 +377,20 @@ describe("the servers, started as compose starts them", () => {
     expect(varz.server_name).toBe(site("primary").example.get("SITE_NAME")?.value);
     const jsz = (await (await fetch(`http://127.0.0.1:${leafMonitor}/jsz`)).json()) as { config?: { domain?: string } };
     expect(jsz.config?.domain).toBe(site("secondary").example.get("SITE_NAME")?.value);
+
+    // Every georep service gets in with the user and password file compose gives it; nobody else does.
+    for (const [role, port] of [["primary", client], ["secondary", leafClient]] as const) {
+      for (const service of VARIANTS[role].georep) {
+        const settings = containerEnv(role, service);
+        expect(settings.NATS_USER, `${role} ${service}`).toBe(service);
+        const nc = await connect({ servers: `127.0.0.1:${port}`, user: settings.NATS_USER, pass: (await readFile(settings.NATS_PASSWORD_FILE!, "utf8")).trim() });
+        await nc.close();
+      }
+      for (const auth of [{}, { user: "ingest", pass: "3e10-ingestx" }]) {
+        const refused = await connect({ servers: `127.0.0.1:${port}`, reconnect: false, ...auth }).then((nc) => nc.close().then(() => "connected"), (e: unknown) => String(e));
+        expect(refused, `${role} ${JSON.stringify(auth)}`).toMatch(/authorization violation/i);
+      }
+    }
   });
 
   it("registry: notifications reach the endpoint of registry-notifications.yml with the secret file in Authorization", async () => {

@@ -23,7 +23,7 @@ describe("deploy/init-secrets.sh", () => {
     const secrets = join(dir, "primary");
     const result = await run("/bin/sh", [SCRIPT, "primary", secrets]);
     expect(result.code).toBe(1);
-    for (const name of ["admin_token", "registry_http_secret", "postgres_password", "notification_secret", "leafnode_password"]) {
+    for (const name of ["admin_token", "registry_http_secret", "postgres_password", "notification_secret", "leafnode_password", "nats_event_log_password", "nats_ingest_password", "nats_status_password"]) {
       expect(await read(join(secrets, name)), name).toMatch(/^[0-9a-f]{48}$/);
       expect(await mode(join(secrets, name)), name).toBe(0o644);
     }
@@ -54,6 +54,9 @@ describe("deploy/init-secrets.sh", () => {
     expect(result.stdout).toContain(`missing ${secrets}/leafnode_password: copy the primary's`);
     await expect(stat(join(secrets, "notification_secret"))).rejects.toThrow();
     expect(await read(join(secrets, "admin_token"))).toMatch(/^[0-9a-f]{48}$/);
+    // the NATS users of the secondary's services (deploy/secondary/nats.conf)
+    for (const name of ["nats_dispatcher_password", "nats_status_password", "nats_transfer_password"]) expect(await read(join(secrets, name)), name).toMatch(/^[0-9a-f]{48}$/);
+    await expect(stat(join(secrets, "nats_ingest_password"))).rejects.toThrow();
   });
 
   it("refuses an unknown role", async () => {

@@ -3,14 +3,15 @@
  * refuse without the token and with a wrong one; a pull-only token cannot
  * push (minted directly, through the token endpoint for a pull-only user,
  * and as the secondaries use the primary); the dashboard shows a hostile
- * tag, failure and sync error as text; and no log of the suite holds a
- * secret.
+ * tag, failure and sync error as text; NATS refuses clients without a
+ * site's credentials; and no log of the suite holds a secret.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import fastify from "fastify";
+import { connect } from "@nats-io/transport-node";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTokenIssuer, hashPassword, loadSigningKey, tokenEndpoint } from "@georep/jwt";
@@ -174,6 +175,26 @@ export function securitySuite(get: () => HostileStack): void {
       expect([...methods].filter((m) => m !== "GET" && m !== "HEAD"), "methods the secondary's tokens were used for on the primary").toEqual([]);
     });
 
+    it("each site's NATS refuses a client without credentials or with a wrong password", async () => {
+      const h = get();
+      for (const site of h.stack.sites) {
+        for (const auth of [{}, { user: "ingest", pass: "wrong" }, { user: "operator", pass: `${site.nats_users.operator}x` }]) {
+          const refused = await connect({ servers: site.nats, name: "hostile-intruder", reconnect: false, ...auth }).then(
+            async (nc) => {
+              await nc.close();
+              return undefined;
+            },
+            (error: unknown) => error,
+          );
+          expect(String(refused)).toMatch(/authorization violation/i);
+        }
+        // the site's own users do get in
+        const nc = await connect({ servers: site.nats, name: "hostile-operator", user: "operator", pass: site.nats_users.operator });
+        await nc.close();
+      }
+      h.report.push(`security: NATS refused anonymous and wrong-password clients at ${h.stack.sites.length} sites`);
+    });
+
     describe("the dashboard shows a hostile tag, failure and sync error as text", () => {
       let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
       beforeAll(async () => {
@@ -256,7 +277,7 @@ export function securitySuite(get: () => HostileStack): void {
       });
     });
 
-    it("no log of the suite holds a secret: notification secret, admin token, registry password, leafnode password, private key", async () => {
+    it("no log of the suite holds a secret: notification secret, admin token, registry password, leafnode password, NATS passwords, private key", async () => {
       const h = get();
       // The suite's own record goes in with the services' logs.
       const reportFile = join(ARTIFACTS, "hostile-report.txt");
@@ -269,6 +290,7 @@ export function securitySuite(get: () => HostileStack): void {
         "the admin token": [h.stack.admin_token],
         "the registry password": [h.stack.credentials.password],
         "the leafnode password": [leafnodePassword],
+        "a NATS password": h.stack.sites.flatMap((site) => Object.values(site.nats_users)),
         "the private key": [pemLines.join(""), ...pemLines.filter((l) => l.length >= 16)],
       };
       const files = [...(await readdir(h.stack.logs_dir)).map((f) => join(h.stack.logs_dir, f)), reportFile];

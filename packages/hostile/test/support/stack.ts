@@ -47,7 +47,7 @@ export async function startHostileStack(): Promise<HostileStack> {
   const primarySite = stack.sites.find((s) => s.role === "primary")!;
   const secondarySite = stack.sites.find((s) => s.role === "secondary")!;
   const credentials = { type: "basic" as const, ...stack.credentials };
-  const nc = await connect({ servers: primarySite.nats, name: "hostile-suite" });
+  const nc = await connect({ servers: primarySite.nats, name: "hostile-suite", user: "operator", pass: primarySite.nats_users.operator });
   return {
     stack,
     primarySite,

@@ -5,7 +5,7 @@ import { startNats } from "@georep/testing";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { StreamConfigError, connectNats, createLogger, ensureConsumer, ensureStream } from "../../src/index.js";
+import { NatsConnectError, StreamConfigError, connectNats, createLogger, ensureConsumer, ensureStream, natsConnectOptions } from "../../src/index.js";
 
 let server: Awaited<ReturnType<typeof startNats>>;
 const connections: NatsConnection[] = [];
@@ -153,5 +153,40 @@ describe("connectNats + ensureStream (real nats-server)", () => {
     const ack = await js.publish(subject, "after");
     expect(ack.seq).toBe(2);
     expect((await jsm.streams.info(name)).state.messages).toBe(2);
+  });
+});
+
+describe("connectNats with a user per service (real nats-server with authorization users)", () => {
+  let secured: Awaited<ReturnType<typeof startNats>>;
+  const password = randomUUID();
+
+  beforeAll(async () => {
+    secured = await startNats({ users: [{ user: "ingest", password }] });
+  });
+
+  afterAll(async () => {
+    await secured?.stop();
+  });
+
+  it("connects with the service's user and password from the config", async () => {
+    const options = natsConnectOptions({ NATS_URL: secured.url, NATS_USER: "ingest", NATS_PASSWORD: password }, "ingest");
+    const nc = await connectNats({ ...options, logger: createLogger({ name: "test", level: "silent" }), waitOnFirstConnect: false });
+    connections.push(nc);
+    const sub = nc.subscribe("hello.auth", { max: 1 });
+    nc.publish("hello.auth", "hi");
+    for await (const m of sub) expect(m.string()).toBe("hi");
+  });
+
+  it("a wrong password or none is refused with a NatsConnectError, and the password is not in its message", async () => {
+    const { logger } = capture();
+    for (const auth of [{ user: "ingest", password: "not-the-password" }, {}]) {
+      const error = await connectNats({ servers: secured.url, name: "runtime-test", logger, waitOnFirstConnect: false, ...auth }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(NatsConnectError);
+      expect(String((error as NatsConnectError).cause)).toMatch(/authorization violation/i);
+      expect((error as Error).message).not.toContain("not-the-password");
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
-import { NatsConnectError, connectNats, createLogger, reconnectDelay } from "../../src/index.js";
+import { ConfigError, NatsConnectError, connectNats, createLogger, natsConnectOptions, reconnectDelay } from "../../src/index.js";
 
 const logger = createLogger({ name: "t", level: "silent" });
 
@@ -47,5 +47,37 @@ describe("reconnectDelay", () => {
     expect(reconnectDelay(250, 10_000, 3, 0)).toBe(500);
     // the same attempt gives the same delay however often it is asked (nats.js asks on every turn of its loop)
     expect(new Set(Array.from({ length: 100 }, () => reconnectDelay(250, 10_000, 2, 0.5))).size).toBe(1);
+  });
+});
+
+describe("natsConnectOptions", () => {
+  it("maps the config to connection options, the name defaulting to the service", () => {
+    expect(natsConnectOptions({ NATS_URL: "nats://a:4222,nats://b:4222" }, "ingest")).toEqual({ servers: "nats://a:4222,nats://b:4222", name: "ingest" });
+    expect(natsConnectOptions({ NATS_URL: "nats://a:4222", NATS_NAME: "site-ingest", NATS_USER: "ingest", NATS_PASSWORD: "pw" }, "ingest")).toEqual({
+      servers: "nats://a:4222",
+      name: "site-ingest",
+      user: "ingest",
+      password: "pw",
+    });
+    expect(natsConnectOptions({ NATS_URL: "nats://a:4222", NATS_CREDS: "/run/secrets/creds" }, "status")).toEqual({ servers: "nats://a:4222", name: "status", credsFile: "/run/secrets/creds" });
+  });
+
+  it("names the missing half of a user and password, and refuses two kinds of credentials", () => {
+    const problems = (config: Parameters<typeof natsConnectOptions>[0]) => {
+      try {
+        natsConnectOptions(config, "x");
+        return [];
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        return (error as ConfigError).problems.map((p) => p.variable);
+      }
+    };
+    expect(problems({ NATS_URL: "nats://a", NATS_USER: "ingest" })).toEqual(["NATS_PASSWORD"]);
+    expect(problems({ NATS_URL: "nats://a", NATS_PASSWORD: "pw" })).toEqual(["NATS_USER"]);
+    expect(problems({ NATS_URL: "nats://a", NATS_USER: "ingest", NATS_PASSWORD: "pw", NATS_CREDS: "/c" })).toEqual(["NATS_CREDS"]);
+  });
+
+  it("connectNats refuses half a user and password before dialling", async () => {
+    await expect(connectNats({ servers: "nats://127.0.0.1:1", name: "x", logger, user: "ingest" })).rejects.toThrow(/password/);
   });
 });

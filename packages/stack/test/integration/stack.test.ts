@@ -76,6 +76,14 @@ describe("stack up / status / down", () => {
     // both secondaries joined the primary as leafnodes
     const leafz = (await (await fetch(`${description.sites[0]!.nats_monitor}/leafz`)).json()) as { leafnodes: number };
     expect(leafz.leafnodes).toBe(2);
+    // each georep service is connected to its site's NATS as its own user, and nothing connects without one
+    const roleUsers = { primary: ["event-log", "ingest", "status"], secondary: ["dispatcher", "status", "transfer"] };
+    for (const site of description.sites) {
+      expect(Object.keys(site.nats_users).sort()).toEqual([...roleUsers[site.role], "operator"].sort());
+      const connz = (await (await fetch(`${site.nats_monitor}/connz?auth=1`)).json()) as { connections: { name?: string; authorized_user?: string }[] };
+      const users = new Set(connz.connections.map((c) => c.authorized_user));
+      expect([...users].sort(), site.name).toEqual([...roleUsers[site.role]].sort());
+    }
 
     // the primary's registry notifies ingest; event-log turns the push into a geo event
     const primary = description.sites[0]!;

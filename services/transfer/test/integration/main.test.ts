@@ -80,6 +80,13 @@ describe("transfer main", () => {
     for (const variable of ["DATABASE_URL", "SECONDARY_REGISTRY_URL", "PRIMARY_REGISTRY_URL", "SITE_ROLE", "PRIMARY_REGISTRY_PASSWORD"]) expect((proc.stdout() + proc.stderr())).toContain(variable);
   });
 
+  it("refuses a NATS user without its password with exit code 2, naming NATS_PASSWORD", async () => {
+    const env = await environment("half-credentials");
+    const proc = run({ ...env, NATS_USER: "transfer" });
+    expect(await proc.exited).toBe(2);
+    expect(proc.stderr()).toContain("NATS_PASSWORD: required with NATS_USER");
+  });
+
   it("SIGTERM mid-sync: the in-flight sync finishes and is recorded, the process exits 0", async () => {
     const env = await environment("graceful-worker");
     const proc = run(env);
