@@ -5,9 +5,9 @@
  *
  *   deploy/primary/registry.yml                 Distribution 2.8, token auth, notifications to ingest
  *   deploy/primary/registry-notifications.yml   the same endpoint list, for REGISTRY_NOTIFICATIONS_ENDPOINTS
- *   deploy/primary/nats.conf                    JetStream domain, a user per service, authenticated leafnode listener
+ *   deploy/primary/nats.conf                    JetStream domain, a user per service (with its permissions), authenticated leafnode listener
  *   deploy/secondary/registry.yml               Distribution 2.8, token auth
- *   deploy/secondary/nats.conf                  JetStream domain, a user per service, leafnode remote to the primary
+ *   deploy/secondary/nats.conf                  JetStream domain, a user per service (with its permissions), leafnode remote to the primary
  *
  * The files are committed; a test regenerates them and compares.
  *
@@ -115,7 +115,7 @@ export async function deployFiles() {
       ...variables.map((v) => (v === "" ? "" : `  ${v}`)),
     ].join("\n");
   const jetstream = { storeDir: PATHS.natsStore, domain: t.envReference("NATS_JETSTREAM_DOMAIN") };
-  const users = (role) => t.NATS_SERVICE_USERS[role].map((user) => ({ user, password: t.envReference(t.natsPasswordVariable(user)) }));
+  const users = (role) => t.NATS_SERVICE_USERS[role].map((user) => ({ user, password: t.envReference(t.natsPasswordVariable(user)), permissions: t.NATS_SERVICE_PERMISSIONS[user] }));
   const userVariables = (role) => `${t.NATS_SERVICE_USERS[role].map((user) => t.natsPasswordVariable(user)).join(", ")}: the password of each georep service's user (named after the service)`;
   const primaryNats = t.natsConfig({
     header: natsHeader("primary", [

@@ -39,6 +39,35 @@ export const NATS_SERVICE_USERS = {
   secondary: ["dispatcher", "status", "transfer"],
 } as const satisfies Record<"primary" | "secondary", readonly string[]>;
 
+/** A georep service with a NATS user. */
+export type NatsServiceUser = (typeof NATS_SERVICE_USERS)[keyof typeof NATS_SERVICE_USERS][number];
+
+/** What a user may publish and subscribe to; replies to requests it received are always allowed (`allow_responses`). */
+export interface NatsPermissions {
+  readonly publish: readonly string[];
+  readonly subscribe: readonly string[];
+}
+
+/**
+ * Each service's permissions: what it publishes and subscribes to, and the
+ * JetStream API it uses, nothing more (so ingest, say, can neither queue a
+ * transfer job nor delete a stream). Replies to its own requests arrive on
+ * `_INBOX.>`.
+ */
+export const NATS_SERVICE_PERMISSIONS: Readonly<Record<NatsServiceUser, NatsPermissions>> = {
+  // Registry events (and their dead letters) into REGISTRY_EVENTS, blob hints; reads stream info for readiness.
+  ingest: { publish: ["georep.registry.events.>", "georep.dlq.registry.events.>", "georep.blobs.pushed", "$JS.API.INFO", "$JS.API.STREAM.INFO.*"], subscribe: ["_INBOX.>"] },
+  // Owns the primary's streams, consumes REGISTRY_EVENTS, publishes GEO_EVENTS and dead letters.
+  "event-log": { publish: ["georep.geo.events.>", "georep.dlq.registry.events.>", "$JS.API.>", "$JS.ACK.>"], subscribe: ["_INBOX.>"] },
+  // Owns the secondary's streams (the GEO_EVENTS mirror reads the primary's domain), consumes GEO_EVENTS,
+  // queues TRANSFER_JOBS; takes resync requests and sync-done hints.
+  dispatcher: { publish: ["georep.transfer.jobs.>", "$JS.API.>", "$JS.*.API.>", "$JS.ACK.>"], subscribe: ["_INBOX.>", "georep.*.resync", "georep.*.syncs.done"] },
+  // Consumes TRANSFER_JOBS, says when a sync is recorded, takes blob push hints.
+  transfer: { publish: ["georep.*.syncs.done", "$JS.API.>", "$JS.ACK.>"], subscribe: ["_INBOX.>", "georep.blobs.pushed"] },
+  // Site reports (both roles), resync requests to dispatchers, stream info for the dead-letter count.
+  status: { publish: ["georep.sites.*.status", "georep.*.resync", "$JS.API.INFO", "$JS.API.STREAM.INFO.*"], subscribe: ["_INBOX.>", "georep.sites.*.status"] },
+};
+
 /** The environment variable that holds a service user's password in the shipped nats.conf: `NATS_PASSWORD_EVENT_LOG`. */
 export function natsPasswordVariable(user: string): string {
   return envReference(`NATS_PASSWORD_${user.toUpperCase().replaceAll("-", "_")}`).env;
@@ -48,6 +77,15 @@ export function natsPasswordVariable(user: string): string {
 export interface NatsUser {
   readonly user: NatsValue;
   readonly password: NatsValue;
+  /** Without them the user may publish and subscribe to anything (an operator). */
+  readonly permissions?: NatsPermissions;
+}
+
+function userLine(u: NatsUser): string {
+  const parts = [`user: ${value(u.user)}`, `password: ${value(u.password)}`];
+  const p = u.permissions;
+  if (p !== undefined) parts.push(`permissions: { publish: { allow: ${JSON.stringify(p.publish)} }, subscribe: { allow: ${JSON.stringify(p.subscribe)} }, allow_responses: true }`);
+  return `{ ${parts.join(", ")} }`;
 }
 
 export interface LeafnodeAuthorization {
@@ -124,7 +162,7 @@ export function natsConfig(options: NatsConfigOptions): string {
   ];
   const users = options.users ?? [];
   if (users.length > 0) {
-    lines.push(`authorization {`, `  users: [`, ...users.map((u) => `    { user: ${value(u.user)}, password: ${value(u.password)} }`), `  ]`, `}`);
+    lines.push(`authorization {`, `  users: [`, ...users.map((u) => `    ${userLine(u)}`), `  ]`, `}`);
   }
   const listen = options.leafnodes?.listen;
   const remotes = options.leafnodes?.remotes ?? [];

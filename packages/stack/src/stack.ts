@@ -21,7 +21,7 @@ import { generateKeyMaterial, hashPassword, writeKeyMaterial } from "@georep/jwt
 import type { UsersFile } from "@georep/jwt";
 import { freePort, startHttpFaultProxy, startNats, startPostgres, startRegistry, startTcpProxy, waitForLeafnodes } from "@georep/testing";
 import type { HttpFaultProxy, NotificationEndpoint, RunningNats, RunningPostgres, RunningRegistry, TcpProxy } from "@georep/testing";
-import { NATS_SERVICE_USERS, ingestBlobNotificationEndpoint, ingestNotificationEndpoint } from "@georep/deploy-templates";
+import { NATS_SERVICE_PERMISSIONS, NATS_SERVICE_USERS, ingestBlobNotificationEndpoint, ingestNotificationEndpoint } from "@georep/deploy-templates";
 import { groupAlive, registerDir, startServerProcess, stopProcessGroup } from "@georep/testing/internal";
 
 export const PRIMARY_SITE = "primary";
@@ -333,9 +333,11 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
       say(`starting ${name}: nats-server, registry`);
       for (const user of [...NATS_SERVICE_USERS[role], "operator"]) natsPasswords.set(`${name}/${user}`, secret());
       const natsUsers = [...natsPasswords].filter(([key]) => key.startsWith(`${name}/`)).map(([key, password]) => ({ user: key.slice(name.length + 1), password }));
+      // Each service with the permissions the shipped nats.conf gives it; the operator with all.
+      const permitted = natsUsers.map((u) => (u.user in NATS_SERVICE_PERMISSIONS ? { ...u, permissions: NATS_SERVICE_PERMISSIONS[u.user as keyof typeof NATS_SERVICE_PERMISSIONS] } : u));
       const nats: RunningNats = await startNats({
         name: `georep-${name}`,
-        users: natsUsers,
+        users: permitted,
         domain: name,
         persistent,
         baseDir: dataDir,

@@ -3,6 +3,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { natsConfig } from "@georep/deploy-templates";
+import type { NatsPermissions } from "@georep/deploy-templates";
 import { findBinary, makeServerDir } from "./files.js";
 import { freePort, withFreePorts } from "./ports.js";
 import { removeDir, startServerProcess } from "./process.js";
@@ -16,6 +17,8 @@ export interface LeafnodeAuth {
 export interface NatsUserAuth {
   readonly user: string;
   readonly password: string;
+  /** What it may publish and subscribe to (anything without). */
+  readonly permissions?: NatsPermissions;
 }
 
 export interface NatsOptions {

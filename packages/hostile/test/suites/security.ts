@@ -11,6 +11,7 @@ import { existsSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import fastify from "fastify";
+import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -193,6 +194,26 @@ export function securitySuite(get: () => HostileStack): void {
         await nc.close();
       }
       h.report.push(`security: NATS refused anonymous and wrong-password clients at ${h.stack.sites.length} sites`);
+    });
+
+    it("a service's NATS user may do only its own work: ingest can neither write the geo event log nor delete a stream", async () => {
+      const h = get();
+      const site = h.primarySite;
+      const nc = await connect({ servers: site.nats, name: "hostile-as-ingest", user: "ingest", pass: site.nats_users.ingest! });
+      try {
+        const forged = await jetstream(nc, { timeout: 2_000 })
+          .publish("georep.geo.events.push.forged", JSON.stringify({ forged: true }))
+          .then(() => "stored", (e: unknown) => String(e));
+        expect(forged).not.toBe("stored");
+        const deleted = await nc.request("$JS.API.STREAM.DELETE.GEO_EVENTS", "", { timeout: 2_000 }).then(() => "answered", (e: unknown) => String(e));
+        expect(deleted).toMatch(/permission/i);
+      } finally {
+        await nc.close();
+      }
+      const stored = await h.jsm.streams.getMessage("GEO_EVENTS", { last_by_subj: "georep.geo.events.push.forged" }).then((m) => m, () => null);
+      expect(stored).toBeNull();
+      expect((await h.jsm.streams.info("GEO_EVENTS")).config.name).toBe("GEO_EVENTS");
+      h.report.push("security: ingest's NATS user could not publish a geo event nor delete GEO_EVENTS");
     });
 
     describe("the dashboard shows a hostile tag, failure and sync error as text", () => {
