@@ -331,13 +331,15 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
     for (const name of siteNames) {
       const role: SiteRole = name === PRIMARY_SITE ? "primary" : "secondary";
       say(`starting ${name}: nats-server, registry`);
-      for (const user of [...NATS_SERVICE_USERS[role], "operator"]) natsPasswords.set(`${name}/${user}`, secret());
-      const natsUsers = [...natsPasswords].filter(([key]) => key.startsWith(`${name}/`)).map(([key, password]) => ({ user: key.slice(name.length + 1), password }));
       // Each service with the permissions the shipped nats.conf gives it; the operator with all.
-      const permitted = natsUsers.map((u) => (u.user in NATS_SERVICE_PERMISSIONS ? { ...u, permissions: NATS_SERVICE_PERMISSIONS[u.user as keyof typeof NATS_SERVICE_PERMISSIONS] } : u));
+      const natsUsers = [
+        ...NATS_SERVICE_USERS[role].map((user) => ({ user, password: secret(), permissions: NATS_SERVICE_PERMISSIONS[user] })),
+        { user: "operator", password: secret() },
+      ];
+      for (const { user, password } of natsUsers) natsPasswords.set(`${name}/${user}`, password);
       const nats: RunningNats = await startNats({
         name: `georep-${name}`,
-        users: permitted,
+        users: natsUsers,
         domain: name,
         persistent,
         baseDir: dataDir,

@@ -1,5 +1,6 @@
 /** CPU seconds used by server processes and their descendants, read from /proc: where a benchmark spends the machine. */
-import { procStats } from "./proc.js";
+import { readFileSync } from "node:fs";
+import { TICKS_PER_SECOND, procStats } from "./proc.js";
 import type { ProcStat } from "./proc.js";
 
 /**
@@ -31,4 +32,16 @@ export function groupCpuSeconds(roots: Readonly<Record<string, number>>): Record
 /** The CPU seconds each entry used between two readings, rounded to 0.1 s. */
 export function cpuDelta(before: Readonly<Record<string, number>>, after: Readonly<Record<string, number>>): Record<string, number> {
   return Object.fromEntries(Object.entries(after).map(([name, s]) => [name, Math.round((s - (before[name] ?? 0)) * 10) / 10]));
+}
+
+/**
+ * CPU seconds the whole machine has been busy since boot (every core, every process: the
+ * `cpu` line of /proc/stat without idle and iowait). The difference of two readings over the
+ * wall time between them is how many cores were in use.
+ */
+export function machineBusySeconds(): number {
+  const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "";
+  const [label, user, nice, system, _idle, _iowait, irq, softirq, steal] = line.trim().split(/\s+/);
+  if (label !== "cpu") throw new Error("/proc/stat does not start with the cpu line");
+  return [user, nice, system, irq, softirq, steal].reduce((sum, v) => sum + Number(v ?? 0), 0) / TICKS_PER_SECOND;
 }

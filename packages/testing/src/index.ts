@@ -17,4 +17,4 @@ export { startTcpProxy, startHttpFaultProxy } from "./proxy.js";
 export type { TcpProxy, HttpFaultProxy, HttpFaults } from "./proxy.js";
 export { serviceMain } from "./service.js";
 export type { ServiceMain, ServiceRun } from "./service.js";
-export { groupCpuSeconds, cpuDelta } from "./cpu.js";
+export { groupCpuSeconds, cpuDelta, machineBusySeconds } from "./cpu.js";

@@ -1,7 +1,8 @@
 /** The processes of this machine as /proc shows them (Linux). */
 import { readdirSync, readFileSync } from "node:fs";
 
-const TICKS_PER_SECOND = 100;
+/** Clock ticks per second of /proc (USER_HZ, 100 on Linux). */
+export const TICKS_PER_SECOND = 100;
 
 /** One process's line of /proc/<pid>/stat, the fields the kit uses. */
 export interface ProcStat {
