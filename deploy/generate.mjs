@@ -8,6 +8,7 @@
  *   deploy/primary/nats.conf                    JetStream domain, a user per service (with its permissions), authenticated leafnode listener
  *   deploy/secondary/registry.yml               Distribution 2.8, token auth
  *   deploy/secondary/nats.conf                  JetStream domain, a user per service (with its permissions), leafnode remote to the primary
+ *   deploy/<role>/nats-leafnode-tls.conf        the same with the leafnode link over TLS (deploy/compose.<role>.leafnode-tls.yml)
  *
  * The files are committed; a test regenerates them and compares.
  *
@@ -30,6 +31,9 @@ export const PATHS = Object.freeze({
   registryStorage: "/var/lib/registry",
   natsStore: "/data/jetstream",
   signingCertificate: "/run/secrets/signing_cert",
+  leafnodeTlsCertificate: "/run/secrets/leafnode_tls_cert",
+  leafnodeTlsKey: "/run/secrets/leafnode_tls_key",
+  leafnodeTlsCa: "/run/secrets/leafnode_tls_ca",
 });
 
 /**
@@ -117,40 +121,49 @@ export async function deployFiles() {
   const jetstream = { storeDir: PATHS.natsStore, domain: t.envReference("NATS_JETSTREAM_DOMAIN") };
   const users = (role) => t.NATS_SERVICE_USERS[role].map((user) => ({ user, password: t.envReference(t.natsPasswordVariable(user)), permissions: t.NATS_SERVICE_PERMISSIONS[user] }));
   const userVariables = (role) => `${t.NATS_SERVICE_USERS[role].map((user) => t.natsPasswordVariable(user)).join(", ")}: the password of each georep service's user (named after the service)`;
-  const primaryNats = t.natsConfig({
-    header: natsHeader("primary", [
-      "NATS_SERVER_NAME, NATS_JETSTREAM_DOMAIN: the site name (the primary's domain is the secondaries' PRIMARY_JS_DOMAIN)",
-      "LEAFNODE_USER, LEAFNODE_PASSWORD: what every secondary's leafnode authenticates with",
-      userVariables("primary"),
-    ]),
-    serverName: t.envReference("NATS_SERVER_NAME"),
-    port: PORTS.nats,
-    monitorPort: PORTS.natsMonitor,
-    jetstream,
-    users: users("primary"),
-    leafnodes: { listen: { port: PORTS.leafnode, authorization: { user: t.envReference("LEAFNODE_USER"), password: t.envReference("LEAFNODE_PASSWORD") } } },
-  });
-  const secondaryNats = t.natsConfig({
-    header: natsHeader("secondary", [
-      "NATS_SERVER_NAME, NATS_JETSTREAM_DOMAIN: the site name",
-      "PRIMARY_LEAFNODE_URL: nats-leaf://<user>:<password>@<primary host>:<port>",
-      userVariables("secondary"),
-      "",
-      `${t.SITE_LOCAL_SUBJECTS.join(", ")} never crosses the leafnode: each secondary's TRANSFER_JOBS holds its own jobs only.`,
-    ]),
-    serverName: t.envReference("NATS_SERVER_NAME"),
-    port: PORTS.nats,
-    monitorPort: PORTS.natsMonitor,
-    jetstream,
-    users: users("secondary"),
-    leafnodes: { remotes: [{ url: t.envReference("PRIMARY_LEAFNODE_URL"), denyImports: t.SITE_LOCAL_SUBJECTS, denyExports: t.SITE_LOCAL_SUBJECTS }] },
-  });
+  const leafnodeAuth = { user: t.envReference("LEAFNODE_USER"), password: t.envReference("LEAFNODE_PASSWORD") };
+  const leafnodeRemote = { url: t.envReference("PRIMARY_LEAFNODE_URL"), denyImports: t.SITE_LOCAL_SUBJECTS, denyExports: t.SITE_LOCAL_SUBJECTS };
+  const tlsNote = (what) => ["", `Leafnode TLS (deploy/compose.<role>.leafnode-tls.yml mounts this file as nats.conf): ${what}`];
+  const primaryNats = (tls) =>
+    t.natsConfig({
+      header: natsHeader("primary", [
+        "NATS_SERVER_NAME, NATS_JETSTREAM_DOMAIN: the site name (the primary's domain is the secondaries' PRIMARY_JS_DOMAIN)",
+        "LEAFNODE_USER, LEAFNODE_PASSWORD: what every secondary's leafnode authenticates with",
+        userVariables("primary"),
+        ...(tls === undefined ? [] : tlsNote("the leafnode listener accepts TLS only, with the certificate and key of the leafnode_tls_cert and leafnode_tls_key secrets.")),
+      ]),
+      serverName: t.envReference("NATS_SERVER_NAME"),
+      port: PORTS.nats,
+      monitorPort: PORTS.natsMonitor,
+      jetstream,
+      users: users("primary"),
+      leafnodes: { listen: { port: PORTS.leafnode, authorization: leafnodeAuth, ...(tls === undefined ? {} : { tls }) } },
+    });
+  const secondaryNats = (tls) =>
+    t.natsConfig({
+      header: natsHeader("secondary", [
+        "NATS_SERVER_NAME, NATS_JETSTREAM_DOMAIN: the site name",
+        "PRIMARY_LEAFNODE_URL: nats-leaf://<user>:<password>@<primary host>:<port>",
+        userVariables("secondary"),
+        "",
+        `${t.SITE_LOCAL_SUBJECTS.join(", ")} never crosses the leafnode: each secondary's TRANSFER_JOBS holds its own jobs only.`,
+        ...(tls === undefined ? [] : tlsNote("the link to the primary is TLS, its certificate checked against the leafnode_tls_ca secret (its names must include PRIMARY_LEAFNODE_ADDRESS's host).")),
+      ]),
+      serverName: t.envReference("NATS_SERVER_NAME"),
+      port: PORTS.nats,
+      monitorPort: PORTS.natsMonitor,
+      jetstream,
+      users: users("secondary"),
+      leafnodes: { remotes: [{ ...leafnodeRemote, ...(tls === undefined ? {} : { tls }) }] },
+    });
   return {
     "primary/registry.yml": primaryRegistry,
     "primary/registry-notifications.yml": primaryNotifications,
-    "primary/nats.conf": primaryNats,
+    "primary/nats.conf": primaryNats(undefined),
+    "primary/nats-leafnode-tls.conf": primaryNats({ certFile: PATHS.leafnodeTlsCertificate, keyFile: PATHS.leafnodeTlsKey }),
     "secondary/registry.yml": secondaryRegistry,
-    "secondary/nats.conf": secondaryNats,
+    "secondary/nats.conf": secondaryNats(undefined),
+    "secondary/nats-leafnode-tls.conf": secondaryNats({ caFile: PATHS.leafnodeTlsCa }),
   };
 }
 

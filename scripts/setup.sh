@@ -21,6 +21,8 @@ missing=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+# The leafnode TLS test makes its certificates with openssl.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # The dashboard test drives a real headless Chromium.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null && ! command -v postgres >/dev/null 2>&1; then

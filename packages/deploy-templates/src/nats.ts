@@ -93,10 +93,18 @@ export interface LeafnodeAuthorization {
   readonly password: NatsValue;
 }
 
+/** TLS of the leafnode listener: the hub's certificate (its names must match what the leaves dial) and key. */
+export interface LeafnodeListenTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
 /** One hub this server joins as a leafnode. */
 export interface LeafnodeRemote {
   /** `nats-leaf://user:password@host:port`. */
   readonly url: NatsValue;
+  /** Join over TLS, trusting the hub's certificate when this CA signed it. */
+  readonly tls?: { readonly caFile: string };
   /** Subjects not taken from the hub. */
   readonly denyImports?: readonly string[];
   /** Subjects not sent to the hub. */
@@ -122,6 +130,8 @@ export interface NatsConfigOptions {
       readonly host?: string;
       readonly port: number;
       readonly authorization?: LeafnodeAuthorization;
+      /** Accept leaves over TLS only. */
+      readonly tls?: LeafnodeListenTls;
       /**
        * `host:port` the hub tells its leafnodes to reconnect to, instead of its
        * own listener (behind a proxy or NAT: leaves must keep going through it).
@@ -143,6 +153,7 @@ function value(v: NatsValue): string {
 
 function remoteLine(remote: LeafnodeRemote): string {
   const parts = [`url: ${value(remote.url)}`];
+  if (remote.tls !== undefined) parts.push(`tls: { ca_file: ${JSON.stringify(remote.tls.caFile)} }`);
   if ((remote.denyImports ?? []).length > 0) parts.push(`deny_imports: ${JSON.stringify(remote.denyImports)}`);
   if ((remote.denyExports ?? []).length > 0) parts.push(`deny_exports: ${JSON.stringify(remote.denyExports)}`);
   return `{ ${parts.join(", ")} }`;
@@ -172,6 +183,7 @@ export function natsConfig(options: NatsConfigOptions): string {
       lines.push(`  listen: ${JSON.stringify(`${listen.host ?? host}:${listen.port}`)}`);
       const auth = listen.authorization;
       if (auth !== undefined) lines.push(`  authorization { user: ${value(auth.user)}, password: ${value(auth.password)} }`);
+      if (listen.tls !== undefined) lines.push(`  tls { cert_file: ${JSON.stringify(listen.tls.certFile)}, key_file: ${JSON.stringify(listen.tls.keyFile)} }`);
       if (listen.advertise !== undefined) lines.push(`  advertise: ${JSON.stringify(listen.advertise)}`);
     }
     if (remotes.length > 0) {

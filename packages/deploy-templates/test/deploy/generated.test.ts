@@ -32,7 +32,7 @@ describe("deploy/generate.mjs", () => {
     const result = await run(process.execPath, [join(ROOT, "deploy/generate.mjs"), "--out", out]);
     expect(result.code, result.stderr).toBe(0);
     const generated = await files(out);
-    expect(generated).toEqual(["primary/nats.conf", "primary/registry-notifications.yml", "primary/registry.yml", "secondary/nats.conf", "secondary/registry.yml"]);
+    expect(generated).toEqual(["primary/nats-leafnode-tls.conf", "primary/nats.conf", "primary/registry-notifications.yml", "primary/registry.yml", "secondary/nats-leafnode-tls.conf", "secondary/nats.conf", "secondary/registry.yml"]);
     const committed = [...(await files(join(ROOT, "deploy/primary"))).map((f) => `primary/${f}`), ...(await files(join(ROOT, "deploy/secondary"))).map((f) => `secondary/${f}`)].sort();
     expect(committed, "deploy/primary and deploy/secondary hold generated files only").toEqual(generated);
     for (const file of generated) {
@@ -77,5 +77,24 @@ describe("the generated configs", () => {
     const secondary = await read("secondary/nats.conf");
     expect(secondary).toContain('    { url: $PRIMARY_LEAFNODE_URL, deny_imports: ["georep.transfer.>"], deny_exports: ["georep.transfer.>"] }\n');
     expect(secondary).not.toContain("listen: \"0.0.0.0:7422\"");
+  });
+
+  it("nats: every georep service of the role is a user with its password variable and permissions", async () => {
+    const primary = await read("primary/nats.conf");
+    expect(primary).toMatch(/\{ user: "ingest", password: \$NATS_PASSWORD_INGEST, permissions: \{ publish: \{ allow: \["georep\.registry\.events\.>"/);
+    for (const user of ["event-log", "ingest", "status"]) expect(primary).toContain(`{ user: "${user}"`);
+    const secondary = await read("secondary/nats.conf");
+    for (const user of ["dispatcher", "status", "transfer"]) expect(secondary).toContain(`{ user: "${user}"`);
+    expect(secondary).not.toContain('{ user: "ingest"');
+  });
+
+  it("nats with leafnode TLS: the same config plus tls on the primary's listener and the secondary's remote", async () => {
+    const tlsLine = '  tls { cert_file: "/run/secrets/leafnode_tls_cert", key_file: "/run/secrets/leafnode_tls_key" }\n';
+    const primary = await read("primary/nats-leafnode-tls.conf");
+    expect(primary).toContain(tlsLine);
+    expect(primary.replace(tlsLine, "").replace(/#.*\n/g, "")).toBe((await read("primary/nats.conf")).replace(/#.*\n/g, ""));
+    const secondary = await read("secondary/nats-leafnode-tls.conf");
+    expect(secondary).toContain('{ url: $PRIMARY_LEAFNODE_URL, tls: { ca_file: "/run/secrets/leafnode_tls_ca" }, deny_imports');
+    expect(secondary.replace(' tls: { ca_file: "/run/secrets/leafnode_tls_ca" },', "").replace(/#.*\n/g, "")).toBe((await read("secondary/nats.conf")).replace(/#.*\n/g, ""));
   });
 });
