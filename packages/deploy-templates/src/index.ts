@@ -30,7 +30,7 @@ export type {
   StorageParameter,
   TokenAuthOptions,
 } from "./registry.js";
-export { NATS_SERVICE_PERMISSIONS, NATS_SERVICE_USERS, SITE_LOCAL_SUBJECTS, envReference, natsConfig, natsPasswordVariable } from "./nats.js";
+export { DESTRUCTIVE_JETSTREAM_API, NATS_SERVICE_PERMISSIONS, NATS_SERVICE_USERS, SITE_LOCAL_SUBJECTS, envReference, natsConfig, natsPasswordVariable } from "./nats.js";
 export type { EnvReference, LeafnodeAuthorization, LeafnodeListenTls, LeafnodeRemote, NatsConfigOptions, NatsPermissions, NatsServiceUser, NatsUser, NatsValue } from "./nats.js";
 export { toYaml } from "./yaml.js";
 export type { YamlValue } from "./yaml.js";

@@ -45,16 +45,22 @@ export type NatsServiceUser = (typeof NATS_SERVICE_USERS)[keyof typeof NATS_SERV
 /** What a user may publish and subscribe to; replies to requests it received are always allowed (`allow_responses`). */
 export interface NatsPermissions {
   readonly publish: readonly string[];
+  /** Refused even where `publish` allows it. */
+  readonly denyPublish?: readonly string[];
   readonly subscribe: readonly string[];
 }
 
 /**
- * Each service's permissions: what it publishes and subscribes to, and the
- * JetStream API it uses, nothing more (so ingest, say, can neither queue a
- * transfer job nor delete a stream). Replies to its own requests arrive on
- * `_INBOX.>`.
+ * What no georep service does, whatever JetStream API it may use: delete or
+ * purge a stream, delete a stored message or a consumer, here or in another
+ * domain. Only an operator destroys the event log.
  */
-export const NATS_SERVICE_PERMISSIONS: Readonly<Record<NatsServiceUser, NatsPermissions>> = {
+export const DESTRUCTIVE_JETSTREAM_API: readonly string[] = ["API", "*.API"].flatMap((api) =>
+  ["STREAM.DELETE.>", "STREAM.PURGE.>", "STREAM.MSG.DELETE.>", "CONSUMER.DELETE.>"].map((op) => `$JS.${api}.${op}`),
+);
+
+/** What each service publishes and subscribes to, and the JetStream API it uses. */
+const SERVICE_PERMISSIONS: Readonly<Record<NatsServiceUser, NatsPermissions>> = {
   // Registry events (and their dead letters) into REGISTRY_EVENTS, blob hints; reads stream info for readiness.
   ingest: { publish: ["georep.registry.events.>", "georep.dlq.registry.events.>", "georep.blobs.pushed", "$JS.API.INFO", "$JS.API.STREAM.INFO.*"], subscribe: ["_INBOX.>"] },
   // Owns the primary's streams, consumes REGISTRY_EVENTS, publishes GEO_EVENTS and dead letters.
@@ -67,6 +73,16 @@ export const NATS_SERVICE_PERMISSIONS: Readonly<Record<NatsServiceUser, NatsPerm
   // Site reports (both roles), resync requests to dispatchers, stream info for the dead-letter count.
   status: { publish: ["georep.sites.*.status", "georep.*.resync", "$JS.API.INFO", "$JS.API.STREAM.INFO.*"], subscribe: ["_INBOX.>", "georep.sites.*.status"] },
 };
+/**
+ * Each service's permissions: what it publishes and subscribes to, and the
+ * JetStream API it uses, nothing more (so ingest, say, can neither queue a
+ * transfer job nor write GEO_EVENTS), and none of it destructive
+ * ({@link DESTRUCTIVE_JETSTREAM_API}). Replies to its own requests arrive on
+ * `_INBOX.>`.
+ */
+export const NATS_SERVICE_PERMISSIONS: Readonly<Record<NatsServiceUser, NatsPermissions>> = Object.fromEntries(
+  Object.entries(SERVICE_PERMISSIONS).map(([user, p]) => [user, { ...p, denyPublish: DESTRUCTIVE_JETSTREAM_API }]),
+) as Record<NatsServiceUser, NatsPermissions>;
 
 /** The environment variable that holds a service user's password in the shipped nats.conf: `NATS_PASSWORD_EVENT_LOG`. */
 export function natsPasswordVariable(user: string): string {
@@ -84,7 +100,10 @@ export interface NatsUser {
 function userLine(u: NatsUser): string {
   const parts = [`user: ${value(u.user)}`, `password: ${value(u.password)}`];
   const p = u.permissions;
-  if (p !== undefined) parts.push(`permissions: { publish: { allow: ${JSON.stringify(p.publish)} }, subscribe: { allow: ${JSON.stringify(p.subscribe)} }, allow_responses: true }`);
+  if (p !== undefined) {
+    const deny = (p.denyPublish ?? []).length > 0 ? `, deny: ${JSON.stringify(p.denyPublish)}` : "";
+    parts.push(`permissions: { publish: { allow: ${JSON.stringify(p.publish)}${deny} }, subscribe: { allow: ${JSON.stringify(p.subscribe)} }, allow_responses: true }`);
+  }
   return `{ ${parts.join(", ")} }`;
 }
 

@@ -216,6 +216,31 @@ export function securitySuite(get: () => HostileStack): void {
       h.report.push("security: ingest's NATS user could not publish a geo event nor delete GEO_EVENTS");
     });
 
+    it("no service's NATS user may delete or purge a stream, even those that manage their site's streams", async () => {
+      const h = get();
+      const attempts = [
+        { site: h.primarySite, user: "event-log", stream: "GEO_EVENTS" },
+        { site: h.secondarySite, user: "dispatcher", stream: "GEO_EVENTS" },
+        { site: h.secondarySite, user: "transfer", stream: "TRANSFER_JOBS" },
+      ];
+      for (const { site, user, stream } of attempts) {
+        const nc = await connect({ servers: site.nats, name: `hostile-as-${user}`, user, pass: site.nats_users[user]! });
+        try {
+          for (const op of ["DELETE", "PURGE"]) {
+            const answer = await nc.request(`$JS.API.STREAM.${op}.${stream}`, "", { timeout: 2_000 }).then((m) => m.string(), (e: unknown) => String(e));
+            expect(answer, `${user} ${op} ${stream}`).toMatch(/permission/i);
+          }
+          // what the service does need still works: reading its stream
+          const info = JSON.parse((await nc.request(`$JS.API.STREAM.INFO.${stream}`, "", { timeout: 2_000 })).string()) as { config?: { name?: string } };
+          expect(info.config?.name).toBe(stream);
+        } finally {
+          await nc.close();
+        }
+      }
+      expect((await h.jsm.streams.info("GEO_EVENTS")).state.messages).toBeGreaterThan(0);
+      h.report.push(`security: ${attempts.length} service users refused stream deletion and purge`);
+    });
+
     describe("the dashboard shows a hostile tag, failure and sync error as text", () => {
       let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
       beforeAll(async () => {
