@@ -7,6 +7,10 @@
 import type { RegistryClient } from "@georep/registry-client";
 import { forEachLimited, isNotFound, missingContent } from "./verify.js";
 
+/** How often, and how far apart, a listed tag whose manifest is unknown is read again before it counts (1 s in all). */
+const UNRESOLVED_TAG_RECHECKS = 10;
+const UNRESOLVED_TAG_RECHECK_MS = 100;
+
 /** One incomplete thing the checker saw. */
 export interface Violation {
   /** ISO time of the observation. */
@@ -46,8 +50,9 @@ export interface CheckerOptions {
 /**
  * Starts checking: each round lists the secondary's repositories (catalog),
  * their tags, GETs each tag's manifest and HEADs every blob and child it
- * references. A tag that is listed but whose manifest, child or blob is
- * missing is a violation.
+ * references. A tag that is listed but whose child or blob is missing is a
+ * violation, and so is one whose own manifest stays unknown for a second
+ * while it is listed.
  */
 export function startChecker(options: CheckerOptions): Checker {
   const { secondary } = options;
@@ -67,7 +72,17 @@ export function startChecker(options: CheckerOptions): Checker {
   async function checkTag(repository: string, tag: string): Promise<void> {
     tagChecks++;
     try {
-      const problems = await missingContent(secondary, repository, tag);
+      let problems = await missingContent(secondary, repository, tag);
+      // Distribution links a tag into its index (what tags/list reads) before it writes the tag's
+      // current pointer (what a GET by tag reads): for that moment a listed tag is "manifest
+      // unknown". A pull then fails; nothing incomplete is served. Only a listed tag that stays
+      // unresolvable is reported (a tag deleted meanwhile is not listed any more).
+      const unresolved = () => problems.length === 1 && problems[0] === `${repository}@${tag}: manifest unknown`;
+      for (let attempt = 0; unresolved() && attempt < UNRESOLVED_TAG_RECHECKS; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, UNRESOLVED_TAG_RECHECK_MS));
+        problems = await missingContent(secondary, repository, tag);
+      }
+      if (unresolved() && !(await secondary.listTags(repository).catch(() => [] as string[])).includes(tag)) problems = [];
       for (const problem of problems) violations.push({ at: new Date().toISOString(), repository, tag, problem });
     } catch (error) {
       failed(error);

@@ -8,6 +8,8 @@ import { createRegistryClient, manifestChildren } from "@georep/registry-client"
 import type { RegistryClient } from "@georep/registry-client";
 import { startRegistry } from "@georep/testing";
 import type { RunningRegistry } from "@georep/testing";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startChecker } from "../src/checker.js";
 import { pushImage, pushIndex, sleep } from "../src/content.js";
@@ -53,5 +55,25 @@ describe("the background checker", () => {
     // Before the deletions, the rounds saw nothing.
     expect(Math.min(...summary.violations.map((v) => Date.parse(v.at)))).toBeGreaterThanOrEqual(deletedFrom);
     expect(await missingContent(client, "other/untouched", "v1")).toEqual([]);
+  });
+
+  it("a listed tag without its current pointer counts only when it stays so: Distribution writes a tag's index link first", async () => {
+    await pushImage(client, "tagwrite/brief", "v1");
+    await pushImage(client, "tagwrite/stuck", "v1");
+    const current = (repository: string) => join(registry.storageDir, "docker/registry/v2/repositories", repository, "_manifests/tags/v1/current/link");
+    const checker = startChecker({ secondary: client, prefixes: ["tagwrite/"], intervalMs: 50 });
+    await sleep(200);
+    // The moment between Distribution's two writes of a tag, stretched to 300 ms; and a tag left so.
+    const brief = await readFile(current("tagwrite/brief"));
+    await rm(current("tagwrite/brief"));
+    await rm(current("tagwrite/stuck"));
+    expect(await client.listTags("tagwrite/brief")).toContain("v1");
+    await sleep(300);
+    await writeFile(current("tagwrite/brief"), brief);
+    await sleep(1_500);
+    const summary = await checker.stop();
+    expect(summary.errors).toBe(0);
+    expect(summary.violations.map((v) => `${v.repository}:${v.tag} ${v.problem}`)).toContain("tagwrite/stuck:v1 tagwrite/stuck@v1: manifest unknown");
+    expect(summary.violations.filter((v) => v.repository === "tagwrite/brief")).toEqual([]);
   });
 });
