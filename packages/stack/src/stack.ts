@@ -271,7 +271,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
   const startReplicas = async (site: string, service: keyof typeof SERVICE_MAIN, env: Record<string, string>, firstPort?: number): Promise<string[]> => {
     const urls: string[] = [];
     // Each service connects to its site's NATS as its own user (the settings given may override it).
-    const password = natsPasswords.get(`${site}/${service}`);
+    const password = natsUsersBySite.get(site)?.[service];
     if (password === undefined) throw new Error(`no NATS user for ${service} at ${site}`);
     const withNats = { NATS_USER: service, NATS_PASSWORD: password, ...env };
     for (let replica = 1; replica <= replicas; replica++) {
@@ -306,8 +306,8 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
 
   const credentials = { username: "georep", password: secret() };
   const leafAuth = { user: "leaf", password: secret() };
-  /** NATS passwords by `site/user`: the role's services, and `operator`. */
-  const natsPasswords = new Map<string, string>();
+  /** Each site's NATS users (the role's services, and `operator`) and their passwords. */
+  const natsUsersBySite = new Map<string, Record<string, string>>();
   const notificationSecret = secret(24);
   const adminToken = secret(24);
   try {
@@ -336,7 +336,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         ...NATS_SERVICE_USERS[role].map((user) => ({ user, password: secret(), permissions: NATS_SERVICE_PERMISSIONS[user] })),
         { user: "operator", password: secret() },
       ];
-      for (const { user, password } of natsUsers) natsPasswords.set(`${name}/${user}`, password);
+      natsUsersBySite.set(name, Object.fromEntries(natsUsers.map((u) => [u.user, u.password])));
       const nats: RunningNats = await startNats({
         name: `georep-${name}`,
         users: natsUsers,
@@ -452,7 +452,7 @@ export async function startStack(options: StackOptions): Promise<{ stack: StackD
         nats: nats.url,
         nats_domain: name,
         nats_monitor: nats.monitorUrl,
-        nats_users: Object.fromEntries(natsUsers.map((u) => [u.user, u.password])),
+        nats_users: natsUsersBySite.get(name)!,
         ...(role === "primary" ? { leafnode: nats.leafnodeUrl! } : {}),
         database,
         status: statuses[0]!,

@@ -1,4 +1,6 @@
 /** The pure helpers of the ingest app. */
+import { MANIFEST_EVENT_MEDIA_TYPES } from "@georep/deploy-templates";
+import { MEDIA_TYPES, isManifestMediaType } from "@georep/registry-client";
 import { describe, expect, it } from "vitest";
 import { createSecretCheck, createTurnBatcher } from "../../src/app.js";
 
@@ -52,5 +54,13 @@ describe("createTurnBatcher", () => {
     await first;
     await together(async () => order.push(2));
     expect(order).toEqual([1, 2]);
+  });
+});
+
+describe("the blob endpoint's filter (@georep/deploy-templates) and ingest's idea of a manifest", () => {
+  it("leave out of the blob endpoint every manifest type ingest replicates", () => {
+    const manifestTypes = Object.values(MEDIA_TYPES).filter((type) => isManifestMediaType(type));
+    expect(manifestTypes.length).toBeGreaterThan(4);
+    for (const type of manifestTypes) expect(MANIFEST_EVENT_MEDIA_TYPES, type).toContain(type);
   });
 });
